@@ -1,0 +1,155 @@
+// The Tenant resource: the one source of truth for the CRD (manifests/crds is generated from
+// these schemas), the router's local-mode config validation, and the TypeScript types.
+import { z } from "zod";
+
+export const API_GROUP = "loraplex.io";
+export const API_VERSION = "v1alpha1";
+export const TENANT_API_VERSION = `${API_GROUP}/${API_VERSION}`;
+
+// Tenant names become namespace names (tenant-<name>), S3 prefixes and label values.
+const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
+const ADAPTER_NAME = /^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$/;
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$/;
+
+export const TenantName = z.string().regex(TENANT_NAME, "lowercase letters, digits and '-', at most 40");
+export const ModelName = z.string().regex(MODEL_NAME, "letters, digits and . _ / : -, at most 128");
+
+export const Owner = z
+  .object({
+    kind: z.enum(["User", "Group", "ServiceAccount"]),
+    name: z.string().min(1).max(253),
+    namespace: z.string().min(1).max(63).optional().describe("Required for ServiceAccount owners"),
+  })
+  .strict();
+
+export const AdapterRef = z
+  .object({
+    name: z.string().regex(ADAPTER_NAME, "lowercase letters, digits and '-', at most 48"),
+    baseModel: ModelName,
+    source: z.string().startsWith("s3://", "must be an s3:// URI").max(1024),
+    version: z.number().int().min(1).max(1_000_000),
+    sha256: z
+      .string()
+      .regex(/^[a-f0-9]{64}$/, "64 lowercase hex digits")
+      .optional()
+      .describe("Expected SHA-256 of adapter_model.safetensors"),
+  })
+  .strict();
+
+export const Policy = z
+  .object({
+    systemPrompt: z.string().max(32_768).optional(),
+    allowClientSystemPrompt: z.boolean().default(true),
+    maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .strict();
+
+export const Limits = z
+  .object({
+    requestsPerMinute: z.number().int().min(1).optional(),
+    tokensPerMinute: z.number().int().min(1).optional(),
+    maxConcurrent: z.number().int().min(1).optional(),
+    dailySpendUSD: z.number().min(0).optional(),
+    monthlySpendUSD: z.number().min(0).optional(),
+    alertThresholds: z.array(z.number().int().min(1).max(1000)).max(10).optional(),
+    alertWebhook: z.string().url().optional(),
+    failOpen: z.boolean().optional().describe("Serve when Redis is unreachable instead of failing closed"),
+    maxConcurrentFineTunes: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export const Audit = z
+  .object({
+    mode: z.enum(["full", "hashes", "none"]).default("hashes"),
+    retentionDays: z.number().int().min(1).max(3650).default(90),
+  })
+  .strict();
+
+export const Toleration = z
+  .object({
+    key: z.string().optional(),
+    operator: z.enum(["Exists", "Equal"]).optional(),
+    value: z.string().optional(),
+    effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+    tolerationSeconds: z.number().int().optional(),
+  })
+  .strict();
+
+export const Dedicated = z
+  .object({
+    model: ModelName.optional().describe(
+      "Base model of the dedicated pool; defaults to the first of spec.models",
+    ),
+    replicas: z.number().int().min(0).max(100).default(1),
+    gpusPerReplica: z.number().int().min(0).max(16).default(1),
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    tolerations: z.array(Toleration).optional(),
+    maxLoras: z.number().int().min(1).max(256).optional(),
+  })
+  .strict();
+
+export const Storage = z
+  .object({
+    bucket: z.string().min(3).max(63).optional(),
+    prefix: z.string().max(512).optional(),
+  })
+  .strict();
+
+export const TenantSpec = z
+  .object({
+    tier: z.enum(["shared", "dedicated"]).default("shared"),
+    owners: z.array(Owner).default([]),
+    models: z.array(ModelName).min(1),
+    pool: z.string().min(1).max(63).optional().describe("Engine pool for the shared tier; default 'shared'"),
+    adapters: z.array(AdapterRef).default([]),
+    policy: Policy.default({ allowClientSystemPrompt: true }),
+    limits: Limits.optional(),
+    audit: Audit.default({ mode: "hashes", retentionDays: 90 }),
+    dedicated: Dedicated.optional(),
+    storage: Storage.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.tier === "dedicated" && !spec.dedicated) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["dedicated"],
+        message: "tier 'dedicated' requires spec.dedicated",
+      });
+    }
+    const seen = new Set<string>();
+    for (const [i, a] of spec.adapters.entries()) {
+      const key = `${a.name}@${a.version}`;
+      if (seen.has(key))
+        ctx.addIssue({ code: "custom", path: ["adapters", i], message: `duplicate adapter ${key}` });
+      seen.add(key);
+      if (!spec.models.includes(a.baseModel)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["adapters", i, "baseModel"],
+          message: `base model '${a.baseModel}' is not in spec.models`,
+        });
+      }
+    }
+  });
+
+export const Tenant = z.object({
+  apiVersion: z.literal(TENANT_API_VERSION),
+  kind: z.literal("Tenant"),
+  metadata: z.object({ name: TenantName }).passthrough(),
+  spec: TenantSpec,
+});
+
+export type TenantSpec = z.infer<typeof TenantSpec>;
+export type AdapterRef = z.infer<typeof AdapterRef>;
+export type Tenant = z.infer<typeof Tenant>;
+
+/** Validates a parsed YAML/JSON document; errors name the field ("spec.adapters.0.source: ..."). */
+export function parseTenant(doc: unknown): { ok: true; tenant: Tenant } | { ok: false; error: string } {
+  const r = Tenant.safeParse(doc);
+  if (r.success) return { ok: true, tenant: r.data };
+  return {
+    ok: false,
+    error: r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
+  };
+}
