@@ -1,0 +1,84 @@
+// Runs Loraplex components as real child processes for integration tests.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const CLI = resolve(ROOT, "bin/loraplex.js");
+
+/** Asks the kernel for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+export type Proc = {
+  child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+  exited: Promise<number | null>;
+};
+
+/**
+ * Starts `loraplex <args>` with the current Node and waits until `readyUrl` answers 2xx
+ * (or rejects with the process output if it exits or `timeoutMs` passes).
+ */
+export async function startLoraplex(
+  args: string[],
+  opts: { readyUrl?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; name?: string } = {},
+): Promise<Proc> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn", ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const keep = (b: Buffer) => {
+    out += b.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const proc: Proc = {
+    child,
+    output: () => out,
+    exited,
+    async stop(graceMs = 5_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  if (opts.readyUrl) {
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    let dead = false;
+    void exited.then(() => {
+      dead = true;
+    });
+    for (;;) {
+      if (dead) throw new Error(`${opts.name ?? args[0]} exited before it was ready:\n${out}`);
+      try {
+        const r = await fetch(opts.readyUrl);
+        if (r.ok) break;
+      } catch {}
+      if (Date.now() > deadline) {
+        await proc.stop();
+        throw new Error(`${opts.name ?? args[0]} was not ready at ${opts.readyUrl} in time:\n${out}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return proc;
+}
