@@ -12,11 +12,17 @@ export KUBECONFIG ?= $(CURDIR)/.loraplex/kubeconfig
 .PHONY: help deps typecheck lint format test services-up services-down services-status cluster-up cluster-down cluster-status
 
 help:
+	@echo "make demo            start a local router + engine simulators, walk through them with the openai client, stop"
+	@echo "make dev             the same stack in the foreground; router URL and keys in .loraplex/dev.json"
 	@echo "make test            typecheck + lint + every test (starts services and a test control plane)"
 	@echo "make services-up     start PostgreSQL, Redis and the S3 server on loopback"
 	@echo "make services-down   stop them"
 	@echo "make cluster-up      start the Kubernetes test control plane, kubeconfig in .loraplex/kubeconfig"
 	@echo "make cluster-down    stop it"
+	@echo "make crds            regenerate manifests/crds (and the chart's copy) from core/*.ts"
+	@echo "make install         apply the CRDs to the cluster in \$$KUBECONFIG (default .loraplex/kubeconfig)"
+	@echo "make run-controller  run the controller locally against that cluster"
+	@echo "make samples         apply manifests/samples/ to that cluster"
 
 deps: node_modules/.deps-stamp
 node_modules/.deps-stamp: package.json package-lock.json
@@ -37,6 +43,7 @@ test: deps
 	bash scripts/cluster.sh build
 	tsc --noEmit
 	biome check .
+	node scripts/gen-crds.ts --check
 	node scripts/test-summary.ts vitest run
 
 services-up: deps
@@ -56,3 +63,29 @@ cluster-down:
 
 cluster-status:
 	bash scripts/cluster.sh status
+
+.PHONY: crds install run-controller samples
+# The kubectl on PATH, else the one scripts/cluster.sh builds (expanded by the recipe's shell).
+KUBECTL ?= $$(command -v kubectl || echo "$$(bash scripts/cluster.sh bin-dir)/kubectl")
+
+crds: deps
+	node scripts/gen-crds.ts
+
+install: deps
+	$(KUBECTL) apply --server-side --field-manager=loraplex-install -f manifests/crds/ -f manifests/rbac/
+	$(KUBECTL) wait --for=condition=Established --timeout=60s -f manifests/crds/
+
+run-controller: deps
+	node bin/loraplex.js controller --kubeconfig "$(KUBECONFIG)" --health-host 127.0.0.1
+
+samples: deps
+	$(KUBECTL) apply --server-side --field-manager=loraplex-samples -f manifests/samples/
+
+.PHONY: demo dev
+# The local stack (services, engine simulators + adapter agents, router over manifests/samples/):
+# `demo` walks through it with the openai client and stops; `dev` keeps it up in the foreground.
+demo: deps
+	node scripts/demo.ts
+
+dev: deps
+	node scripts/demo.ts --dev

@@ -40,27 +40,25 @@ cache_dir() {
   local key
   key=$(
     cd "$src"
-    echo "recipe $RECIPE $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH)"
+    echo "recipe $RECIPE" $(go env GOVERSION GOOS GOARCH)
     for f in go.mod go.sum $(ls -- *.go | LC_ALL=C sort) tools/helm/go.mod tools/helm/go.sum; do
       echo "== $f"; cat "$f"
-    done | sha256sum
+    done
   )
-  echo "${XDG_CACHE_HOME:-$HOME/.cache}/loraplex/cluster-$(echo "$key" | sha256sum | cut -c1-16)"
+  echo "${XDG_CACHE_HOME:-$HOME/.cache}/loraplex/cluster-$(sha256sum <<<"$key" | cut -c1-16)"
 }
+
+built() { [ -x "$1/bin/loraplex-cluster" ] && [ -x "$1/bin/kubectl" ] && [ -x "$1/bin/helm" ]; }
 
 build() { # prints the bin directory on stdout
   need_go
   local dir; dir=$(cache_dir)
-  if [ -x "$dir/bin/loraplex-cluster" ] && [ -x "$dir/bin/kubectl" ] && [ -x "$dir/bin/helm" ]; then
-    echo "$dir/bin"; return 0
-  fi
+  if built "$dir"; then echo "$dir/bin"; return 0; fi
   mkdir -p "$dir"
   # One builder per key: a second caller (another terminal, a test run) waits, then finds the result.
   exec 9>"$dir/.lock"
-  flock 9
-  if [ -x "$dir/bin/loraplex-cluster" ] && [ -x "$dir/bin/kubectl" ] && [ -x "$dir/bin/helm" ]; then
-    exec 9>&-; echo "$dir/bin"; return 0
-  fi
+  if command -v flock >/dev/null; then flock 9; fi
+  if built "$dir"; then exec 9>&-; echo "$dir/bin"; return 0; fi
 
   local kube helm clientgo jobs tmp start
   kube=$(mod_version "$src/go.mod" k8s.io/kubernetes)
@@ -68,10 +66,10 @@ build() { # prints the bin directory on stdout
   clientgo=$(mod_version "$src/tools/helm/go.mod" k8s.io/client-go) # v0.34.2 -> helm's default kube 1.34
   [ -n "$kube" ] && [ -n "$helm" ] && [ -n "$clientgo" ] || die "cannot read pinned versions from test/cluster go.mod files"
   jobs=${LORAPLEX_BUILD_JOBS:-$(nproc)}
-  note "cold build of kube-apiserver/etcd/controller-manager $kube, kubectl and helm $helm into $dir"
-  note "this compiles Kubernetes from source: expect 10-30 minutes on 2 cores (later runs reuse it)"
+  note "building the test control plane (Kubernetes $kube), kubectl and helm $helm into $dir"
+  note "a cold build compiles Kubernetes from source: 10-30 minutes on 2 cores; with a warm Go build cache, about a minute"
   start=$SECONDS
-  tmp=$(mktemp -d "$dir/bin.tmp.XXXXXX")
+  tmp=$(mktemp -d "$dir/bin.tmp.XXXXXX") && chmod 755 "$tmp"
 
   # The kubernetes version normally comes from git at release time; set it so /version,
   # `kubectl version` and chart kubeVersion checks see v1.34.x and not v0.0.0-master.
@@ -88,11 +86,14 @@ build() { # prints the bin directory on stdout
 
   # -trimpath: paths of this checkout stay out of the binaries; -s -w: no symbol/debug tables.
   # GOTOOLCHAIN=local: build with the Go we checked, never download another one.
+  # GOFLAGS cleared: a developer's own settings (e.g. -mod=mod) must not change what is built.
+  # CGO_ENABLED=0: static binaries that need no C toolchain and run on any Linux.
   local common=(-p "$jobs" -trimpath -buildvcs=false)
-  (cd "$src" && GOTOOLCHAIN=local CGO_ENABLED=0 go build "${common[@]}" -ldflags "-s -w $kx" -o "$tmp/" . k8s.io/kubernetes/cmd/kubectl) \
+  export GOTOOLCHAIN=local GOFLAGS= CGO_ENABLED=0
+  (cd "$src" && go build "${common[@]}" -ldflags "-s -w $kx" -o "$tmp/" . k8s.io/kubernetes/cmd/kubectl) \
     || { rm -rf "$tmp"; die "building the control plane and kubectl failed (see the compiler output above)"; }
   mv "$tmp/testcluster" "$tmp/loraplex-cluster"
-  (cd "$src/tools/helm" && GOTOOLCHAIN=local CGO_ENABLED=0 go build "${common[@]}" -ldflags "-s -w $hx" -o "$tmp/helm" helm.sh/helm/v3/cmd/helm) \
+  (cd "$src/tools/helm" && go build "${common[@]}" -ldflags "-s -w $hx" -o "$tmp/helm" helm.sh/helm/v3/cmd/helm) \
     || { rm -rf "$tmp"; die "building helm failed (see the compiler output above)"; }
   rm -rf "$dir/bin"
   mv "$tmp" "$dir/bin"
@@ -128,6 +129,7 @@ up() {
   done
   mkdir -p "$state/data"
   rm -f "$kubeconfig"
+  : >"$log" # emptied here, not by the child's redirect, so no READY from a previous run is seen
   # setsid: its own session, so Ctrl-C in the terminal that ran `make cluster-up` does not stop it.
   setsid "$bin/loraplex-cluster" --data-dir "$state/data" --kubeconfig "$kubeconfig" \
     --port "$PORT" --etcd-port "$ETCD_PORT" --etcd-peer-port "$ETCD_PEER_PORT" \
@@ -174,10 +176,13 @@ down() {
 }
 
 status() {
-  local pid bin
+  local pid dir
   pid=$(running_pid) || { echo "cluster: not running"; return 3; }
-  bin=$(build)
-  if healthy "$bin"; then
+  need_go
+  dir=$(cache_dir) # no build here: status must stay instant
+  if ! built "$dir"; then
+    echo "cluster: running (pid $pid) at https://127.0.0.1:$PORT, kubeconfig $kubeconfig (not health-checked: binaries not built for this source)"
+  elif healthy "$dir/bin"; then
     echo "cluster: running (pid $pid) at https://127.0.0.1:$PORT, kubeconfig $kubeconfig"
   else
     echo "cluster: running (pid $pid) but /readyz does not answer ok; see $log"; return 1
@@ -185,8 +190,7 @@ status() {
 }
 
 case "${1:-}" in
-  build) build >/dev/null; echo "$(cache_dir)/bin" ;;
-  bin-dir) build ;;
+  build | bin-dir) build ;;
   up) up ;;
   down) down ;;
   status) status ;;

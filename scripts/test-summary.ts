@@ -14,10 +14,24 @@ if (!cmd) {
 const run = spawnSync(cmd, args, { stdio: "inherit" });
 let code = run.status ?? 1;
 
-type Report = { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
+type Report = {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: { status: string; assertionResults: { status: string }[] }[];
+};
 try {
   const r = JSON.parse(readFileSync(report, "utf8")) as Report;
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  // A file whose setup failed has no failed test of its own; count it as one failure.
+  const brokenFiles = r.testResults.filter(
+    (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
+  ).length;
+  const failed = r.numFailedTests + brokenFiles;
+  console.log(
+    `tests: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests + r.numTodoTests} skipped`,
+  );
+  if (failed > 0) code ||= 1;
   if (r.numPassedTests === 0) {
     console.error("no test passed: treating the run as failed");
     code ||= 1;

@@ -13,8 +13,12 @@
 //
 //	READY <kubeconfig path>
 //
-// Everything else (component logs) goes to stderr. SIGTERM or SIGINT stops
-// the components in reverse order and exits 0.
+// Everything else (component logs) goes to stderr. SIGTERM or SIGINT (and,
+// with --exit-on-stdin-eof, stdin closing) stops the components in reverse
+// order and exits 0.
+//
+// Data, certificates and tokens live in --data-dir and are reused on the next
+// start with the same directory.
 package main
 
 import (
@@ -30,6 +34,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -132,8 +137,8 @@ func run() error {
 		return err
 	}
 
-	// One signal context for the whole process; each component gets a child
-	// so they can be stopped in order (controllers first, etcd last).
+	// SIGTERM/SIGINT (or stdin EOF) end the run. Each component has its own
+	// context so they stop in order: controllers, apiserver, then etcd.
 	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stopSignals()
 	if *stdinEOF {
@@ -148,7 +153,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer etcd.Close()
+	closeEtcd := sync.OnceFunc(etcd.Close) // a second Close panics
+	defer closeEtcd()
+
+	// The controller manager's options are built before the apiserver's:
+	// building them changes a feature-gate default, which is only allowed
+	// before the (process-wide) gates are bound to a flag set.
+	startKCM, err := prepareControllerManager(kcmKubeconfig, certs)
+	if err != nil {
+		return err
+	}
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
@@ -157,33 +171,50 @@ func run() error {
 		return err
 	}
 
-	kcmCtx, stopKCM := context.WithCancel(context.Background())
-	defer stopKCM()
-	kcmDone := make(chan error, 1)
-	if err := startControllerManager(kcmCtx, kcmDone, kcmKubeconfig, certs); err != nil {
-		return err
-	}
-
 	if err := writeKubeconfig(*kubeconfig, server, certs.caPEM, "admin", certs.adminToken); err != nil {
 		return err
 	}
 
+	kcmCtx, stopKCM := context.WithCancel(context.Background())
+	defer stopKCM()
+	kcmDone := make(chan error, 1)
 	readyCtx, cancelReady := context.WithTimeout(sigCtx, *readyTimeout)
 	readyErr := make(chan error, 1)
-	go func() { readyErr <- waitReady(readyCtx, *kubeconfig) }()
+	go func() {
+		readyErr <- func() error {
+			client, err := adminClient(*kubeconfig)
+			if err != nil {
+				return err
+			}
+			if err := waitAPIServer(readyCtx, client); err != nil {
+				return err
+			}
+			// Started only now: kube-controller-manager exits (and would take
+			// this whole process with it) when the apiserver is not healthy
+			// within 10s of its start, which a cold start on 2 cores can miss.
+			if err := startKCM(kcmCtx, kcmDone); err != nil {
+				return err
+			}
+			return waitDefaultServiceAccount(readyCtx, client)
+		}()
+	}()
 
-	// Wait for readiness, a component failing, or a signal.
+	// Wait for readiness, then for a signal (or stdin EOF); a component
+	// stopping on its own at any point is a failure.
 	var runErr error
-	ready := false
-	for !ready && runErr == nil {
+	apiStopped := false
+	for runErr == nil && sigCtx.Err() == nil {
 		select {
 		case err := <-readyErr:
-			if err != nil {
+			readyErr = nil // receives once; a nil channel blocks forever
+			if err == nil {
+				fmt.Printf("READY %s\n", *kubeconfig)
+			} else if sigCtx.Err() == nil {
 				runErr = fmt.Errorf("control plane not ready: %w", err)
-			} else {
-				ready = true
 			}
+		case <-sigCtx.Done():
 		case err := <-apiDone:
+			apiStopped = true
 			runErr = fmt.Errorf("kube-apiserver stopped: %v", err)
 		case err := <-kcmDone:
 			runErr = fmt.Errorf("kube-controller-manager stopped: %v", err)
@@ -192,21 +223,6 @@ func run() error {
 		}
 	}
 	cancelReady()
-	if ready {
-		fmt.Printf("READY %s\n", *kubeconfig)
-		select {
-		case <-sigCtx.Done():
-		case err := <-apiDone:
-			runErr = fmt.Errorf("kube-apiserver stopped: %v", err)
-		case err := <-kcmDone:
-			runErr = fmt.Errorf("kube-controller-manager stopped: %v", err)
-		case err := <-etcd.Err():
-			runErr = fmt.Errorf("etcd failed: %v", err)
-		}
-	}
-	if sigCtx.Err() != nil && runErr != nil && !ready {
-		runErr = nil // interrupted while starting: not a failure
-	}
 
 	// Orderly shutdown. A second signal skips it.
 	stopSignals()
@@ -220,12 +236,14 @@ func run() error {
 	fmt.Fprintln(os.Stderr, "loraplex-cluster: shutting down")
 	stopKCM()
 	stopAPI()
-	select {
-	case <-apiDone:
-	case <-time.After(30 * time.Second):
-		fmt.Fprintln(os.Stderr, "loraplex-cluster: kube-apiserver did not stop within 30s")
+	if !apiStopped {
+		select {
+		case <-apiDone:
+		case <-time.After(30 * time.Second):
+			fmt.Fprintln(os.Stderr, "loraplex-cluster: kube-apiserver did not stop within 30s")
+		}
 	}
-	etcd.Close()
+	closeEtcd()
 	return runErr
 }
 
@@ -252,6 +270,9 @@ func startEtcd(dir string, clientPort, peerPort int, noFsync bool) (*embed.Etcd,
 	cfg.LogLevel = "warn"
 	cfg.LogOutputs = []string{"stderr"}
 	cfg.UnsafeNoFsync = noFsync
+	// Only the etcd command line fills this in; left at zero, every request
+	// would be logged as slow.
+	cfg.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -297,6 +318,9 @@ func startAPIServer(ctx context.Context, done chan<- error, port, etcdPort int, 
 		"--service-account-signing-key-file=" + certs.saKey,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",
+		// The "kubernetes" Service cannot point at 127.0.0.1 (Endpoints reject
+		// loopback), and nothing runs in-cluster to use it anyway.
+		"--endpoint-reconciler-type=none",
 		"--profiling=false",
 	}
 	if err := fs.Parse(args); err != nil {
@@ -318,12 +342,13 @@ func startAPIServer(ctx context.Context, done chan<- error, port, etcdPort int, 
 	return nil
 }
 
-// startControllerManager runs kube-controller-manager with the controllers
-// listed above until ctx is cancelled.
-func startControllerManager(ctx context.Context, done chan<- error, kubeconfig string, certs *pki) error {
+// prepareControllerManager parses the kube-controller-manager flags for the
+// controllers listed above; the returned function runs it until ctx is
+// cancelled.
+func prepareControllerManager(kubeconfig string, certs *pki) (func(ctx context.Context, done chan<- error) error, error) {
 	s, err := kcmoptions.NewKubeControllerManagerOptions()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	all, disabled, aliases := kcmapp.KnownControllers(), kcmapp.ControllersDisabledByDefault(), kcmapp.ControllerAliases()
 	fs := pflag.NewFlagSet("kube-controller-manager", pflag.ContinueOnError)
@@ -347,46 +372,58 @@ func startControllerManager(ctx context.Context, done chan<- error, kubeconfig s
 		"--kube-api-burst=400",
 	}
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("kube-controller-manager flags: %w", err)
+		return nil, fmt.Errorf("kube-controller-manager flags: %w", err)
 	}
-	c, err := s.Config(ctx, all, disabled, aliases)
-	if err != nil {
-		return fmt.Errorf("kube-controller-manager options: %w", err)
-	}
-	go func() { done <- kcmapp.Run(ctx, c.Complete()) }()
-	return nil
+	return func(ctx context.Context, done chan<- error) error {
+		c, err := s.Config(ctx, all, disabled, aliases)
+		if err != nil {
+			return fmt.Errorf("kube-controller-manager options: %w", err)
+		}
+		go func() { done <- kcmapp.Run(ctx, c.Complete()) }()
+		return nil
+	}, nil
 }
 
-// waitReady polls until kube-apiserver answers /readyz with "ok" and the
-// controller manager has created the "default" ServiceAccount in the
-// "default" namespace (so Pods created right after READY are admitted).
-func waitReady(ctx context.Context, kubeconfig string) error {
+func adminClient(kubeconfig string) (kubernetes.Interface, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	var last error
-	for {
+	return kubernetes.NewForConfig(cfg)
+}
+
+// waitAPIServer polls until kube-apiserver answers /readyz with "ok".
+func waitAPIServer(ctx context.Context, client kubernetes.Interface) error {
+	return poll(ctx, func() error {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		if err == nil && string(body) == "ok" {
-			_, err = client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-			if err == nil {
-				return nil
-			}
-			last = fmt.Errorf("waiting for the default ServiceAccount: %w", err)
-		} else if err != nil {
-			last = err
+		if err == nil && string(body) != "ok" {
+			err = fmt.Errorf("/readyz answered %q", body)
+		}
+		return err
+	})
+}
+
+// waitDefaultServiceAccount polls until the controller manager has created
+// the "default" ServiceAccount in the "default" namespace: proof that its
+// controllers run, and Pods created right after READY are admitted.
+func waitDefaultServiceAccount(ctx context.Context, client kubernetes.Interface) error {
+	return poll(ctx, func() error {
+		_, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err
+	})
+}
+
+// poll calls check every 200ms until it returns nil or ctx ends; then it
+// returns the last error seen.
+func poll(ctx context.Context, check func() error) error {
+	for {
+		err := check()
+		if err == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			if last == nil {
-				last = ctx.Err()
-			}
-			return last
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

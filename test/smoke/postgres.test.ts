@@ -18,7 +18,9 @@ describe("PostgreSQL (real server through pg)", () => {
   });
 
   it("round-trips rows in a schema of its own", async () => {
-    await pool.query("CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL, at timestamptz DEFAULT now())");
+    await pool.query(
+      "CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL, at timestamptz DEFAULT now())",
+    );
     await pool.query("INSERT INTO notes (body) VALUES ($1), ($2)", ["first", "zweite ✓"]);
     const { rows } = await pool.query<{ body: string }>("SELECT body FROM notes ORDER BY id");
     expect(rows.map((r) => r.body)).toEqual(["first", "zweite ✓"]);

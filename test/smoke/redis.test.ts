@@ -26,7 +26,9 @@ describe("Redis (real server through ioredis)", () => {
   });
 
   it("runs a Lua script atomically under concurrency", async () => {
-    const run = redis as Redis & { cappedIncr(k: string, by: number, cap: number, ttl: number): Promise<[number, number]> };
+    const run = redis as Redis & {
+      cappedIncr(k: string, by: number, cap: number, ttl: number): Promise<[number, number]>;
+    };
     const results = await Promise.all(Array.from({ length: 50 }, () => run.cappedIncr(key, 3, 100, 60_000)));
     expect(results.filter(([ok]) => ok === 1)).toHaveLength(33);
     expect(Number(await redis.get(key))).toBe(99);

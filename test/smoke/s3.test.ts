@@ -29,7 +29,9 @@ describe("S3-compatible server (real server through @aws-sdk/client-s3)", () => 
     const got = await s3.send(new GetObjectCommand({ Bucket: cfg.S3_BUCKET, Key: key }));
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     expect(bytes.length).toBe(body.length);
-    expect(createHash("sha256").update(bytes).digest("hex")).toBe(createHash("sha256").update(body).digest("hex"));
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe(
+      createHash("sha256").update(body).digest("hex"),
+    );
 
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: cfg.S3_BUCKET, Prefix: prefix }));
     expect(listed.Contents?.map((o) => [o.Key, o.Size])).toEqual([[key, body.length]]);
