@@ -1,0 +1,72 @@
+// POST /v1/embeddings: deterministic unit vectors from (adapter identity, input), so equal
+// inputs embed equally and different adapters embed differently. `dimensions` below
+// --embedding-dim truncates and re-normalises, like a Matryoshka model.
+import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import type { Engine } from "./engine.ts";
+import { invalidParam } from "./errors.ts";
+import { prng } from "./generation.ts";
+import { parseEmbeddingRequest } from "./validation.ts";
+
+export async function handleEmbeddings(engine: Engine, body: unknown, res: ServerResponse): Promise<void> {
+  const r = parseEmbeddingRequest(body);
+  const { served, adapter } = engine.resolveModel(r.model);
+  const dims = r.dimensions ?? engine.opts.embeddingDim;
+  if (dims > engine.opts.embeddingDim) {
+    throw invalidParam(
+      "dimensions",
+      `dimensions must be at most ${engine.opts.embeddingDim}, got ${dims}.`,
+      dims,
+    );
+  }
+  for (const input of r.inputs) engine.checkContext(input.tokens.length, undefined);
+  engine.faults.maybeFail();
+
+  const abort = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  // The batch is one engine request: it queues and prefills its inputs together.
+  const all = r.inputs.flatMap((p) => p.tokens);
+  const started = await engine.begin(adapter, { text: "", tokens: all }, undefined, abort.signal);
+  if (!started) return;
+  engine.finish(started, "stop");
+  if (engine.faults.shouldDisconnect()) {
+    res.destroy();
+    return;
+  }
+  const data = r.inputs.map((input, index) => {
+    const v = unitVector(`${started.identity}\u0000${input.text}`, engine.opts.embeddingDim, dims);
+    const embedding =
+      r.encodingFormat === "base64" ? Buffer.from(v.buffer).toString("base64") : Array.from(v);
+    return { index, object: "embedding", embedding };
+  });
+  const prompt = all.length;
+  const payload = JSON.stringify({
+    id: `embd-${randomUUID().replaceAll("-", "")}`,
+    object: "list",
+    created: Math.floor(Date.now() / 1000),
+    model: served,
+    data,
+    usage: { prompt_tokens: prompt, total_tokens: prompt, completion_tokens: 0, prompt_tokens_details: null },
+  });
+  res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+/** A deterministic vector of length `full`, cut to `dims` and scaled to unit length. */
+export function unitVector(key: string, full: number, dims: number): Float32Array {
+  const next = prng(key);
+  const v = new Float32Array(dims);
+  let norm = 0;
+  for (let i = 0; i < full; i++) {
+    const x = next() / 0x80000000 - 1; // uniform in [-1, 1)
+    if (i < dims) {
+      v[i] = x;
+      norm += x * x;
+    }
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (let i = 0; i < dims; i++) v[i] = v[i]! / norm;
+  return v;
+}
