@@ -1,0 +1,79 @@
+// Tenant erasure, called by the controller's Tenant finalizer: removes the tenant's API keys,
+// usage events, rollups, audit rows, Redis counters/reservations and spooled events not yet
+// written, and returns how many of each. A tombstone (tenant_erasures) makes the usage writer
+// drop any of the tenant's events still on their way (a batch in flight, a request finishing).
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import type { KeySpace } from "./redis-keys.ts";
+import { fieldOf } from "./spool.ts";
+import { ERASURE_LOCK_SQL } from "./usage-store.ts";
+
+export type ErasureCounts = {
+  apiKeys: number;
+  usageEvents: number;
+  rollups: number;
+  auditRows: number;
+  redisKeys: number;
+  spoolEntries: number;
+};
+
+async function deleteSpoolEntries(redis: Redis, stream: string, tenant: string): Promise<number> {
+  let removed = 0;
+  let from = "-";
+  for (;;) {
+    const entries = await redis.xrange(stream, from, "+", "COUNT", 5_000);
+    if (entries.length === 0) return removed;
+    const mine = entries.filter(([, f]) => fieldOf(f, "t") === tenant).map(([id]) => id);
+    if (mine.length > 0) removed += await redis.xdel(stream, ...mine);
+    if (entries.length < 5_000) return removed;
+    from = `(${entries.at(-1)![0]}`;
+  }
+}
+
+async function deleteRedisKeys(redis: Redis, pattern: string): Promise<number> {
+  let removed = 0;
+  let cursor = "0";
+  do {
+    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1_000);
+    if (found.length > 0) removed += await redis.del(...found);
+    cursor = next;
+  } while (cursor !== "0");
+  return removed;
+}
+
+export async function eraseTenantData(
+  pool: pg.Pool,
+  redis: Redis,
+  tenant: string,
+  opts: { keys: KeySpace },
+): Promise<ErasureCounts> {
+  const client = await pool.connect();
+  let counts: Omit<ErasureCounts, "redisKeys" | "spoolEntries">;
+  try {
+    await client.query("BEGIN");
+    // Waits for usage batches in flight; later batches see the tombstone.
+    await client.query(`SELECT pg_advisory_xact_lock(${ERASURE_LOCK_SQL})`);
+    await client.query(
+      `INSERT INTO tenant_erasures (tenant, erased_at) VALUES ($1, now())
+       ON CONFLICT (tenant) DO UPDATE SET erased_at = now()`,
+      [tenant],
+    );
+    const del = async (table: string) =>
+      (await client.query(`DELETE FROM ${table} WHERE tenant = $1`, [tenant])).rowCount ?? 0;
+    counts = {
+      apiKeys: await del("api_keys"),
+      usageEvents: await del("usage_events"),
+      rollups: await del("usage_daily"),
+      auditRows: await del("audit_log"),
+    };
+    await client.query("COMMIT");
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+  const spoolEntries = await deleteSpoolEntries(redis, opts.keys.spool(), tenant);
+  const redisKeys = await deleteRedisKeys(redis, opts.keys.tenantPattern(tenant));
+  return { ...counts, redisKeys, spoolEntries };
+}

@@ -1,0 +1,46 @@
+// Every Redis key the metering code touches for a tenant carries the hash tag {t:<tenant>}, so
+// one Lua script can read and write all of a tenant's counters atomically on Redis Cluster
+// (they all land in one slot), and erasure can find them with one SCAN pattern.
+import { createHash } from "node:crypto";
+
+export type KeySpace = {
+  prefix: string;
+  /** "<prefix>{t:<tenant>}" — the root of all of a tenant's keys. */
+  tenant(tenant: string): string;
+  /** The SCAN pattern that matches every key of the tenant. */
+  tenantPattern(tenant: string): string;
+  rateBucket(tenant: string, scope: ScopeRef): string;
+  leases(tenant: string, scope: ScopeRef): string;
+  dayBudget(tenant: string, day: string): string;
+  dayReservations(tenant: string, day: string): string;
+  monthBudget(tenant: string, month: string): string;
+  monthReservations(tenant: string, month: string): string;
+  /** The usage spool; one stream for all tenants, entries carry a `t` field. */
+  spool(): string;
+};
+
+export type ScopeRef = { kind: "tenant" } | { kind: "key"; id: string } | { kind: "user"; id: string };
+
+// Client-supplied values (end user) are hashed: bounded length, no glob or brace characters.
+const safe = (s: string) => createHash("sha256").update(s).digest("base64url").slice(0, 22);
+const scopeSuffix = (s: ScopeRef) =>
+  s.kind === "tenant" ? "t" : s.kind === "key" ? `k:${safe(s.id)}` : `u:${safe(s.id)}`;
+
+// Glob metacharacters in a prefix would widen the erasure SCAN beyond the tenant.
+const escapeGlob = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+
+export function createKeySpace(prefix = "loraplex:"): KeySpace {
+  const tenant = (t: string) => `${prefix}{t:${t}}`;
+  return {
+    prefix,
+    tenant,
+    tenantPattern: (t) => `${escapeGlob(tenant(t))}:*`,
+    rateBucket: (t, s) => `${tenant(t)}:rl:${scopeSuffix(s)}`,
+    leases: (t, s) => `${tenant(t)}:cc:${scopeSuffix(s)}`,
+    dayBudget: (t, d) => `${tenant(t)}:bd:${d}`,
+    dayReservations: (t, d) => `${tenant(t)}:bdx:${d}`,
+    monthBudget: (t, m) => `${tenant(t)}:bm:${m}`,
+    monthReservations: (t, m) => `${tenant(t)}:bmx:${m}`,
+    spool: () => `${prefix}usage:spool`,
+  };
+}

@@ -1,0 +1,109 @@
+// Everything metering needs in a running router, assembled from the router's own Postgres pool,
+// Redis connection, tenants and authenticator: the admit/settle hooks, the spool and its writer,
+// the audit retention job, and the HTTP routes (usage API, audit, dashboard, admin costs).
+import type { Router } from "express";
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import type { Registry } from "prom-client";
+import type { Logger } from "../../core/log.ts";
+import type { Tenant } from "../../core/tenant.ts";
+import { createAdminCostsRouter } from "./admin-costs.ts";
+import { createAlertSink } from "./alerts.ts";
+import { startAuditRetention } from "./audit.ts";
+import type { MeteringConfig } from "./config.ts";
+import { createDashboardRouter } from "./dashboard/routes.ts";
+import { type ErasureCounts, eraseTenantData } from "./erasure.ts";
+import { createMeteringHooks, type MeteringHooks } from "./hooks.ts";
+import { createMeteringMetrics } from "./metrics.ts";
+import { createKeySpace, type KeySpace } from "./redis-keys.ts";
+import { createSpool } from "./spool.ts";
+import { type Caller, createUsageRouter } from "./usage-api.ts";
+import { createUsageStore } from "./usage-store.ts";
+import { createUsageWriter } from "./usage-writer.ts";
+
+export type MeteringInfra = {
+  pool: pg.Pool;
+  redis: Redis;
+  logger: Logger;
+  /** The router's Postgres schema; it also separates Redis keys of installs sharing a Redis. */
+  schema?: string;
+  registry?: Registry;
+  tenants: () => readonly Tenant[];
+  authenticate(authorization: string | undefined): Promise<Caller>;
+  adminToken: string;
+  config: MeteringConfig;
+};
+
+export type Metering = {
+  hooks: MeteringHooks;
+  routers: Router[];
+  keys: KeySpace;
+  erase(tenant: string): Promise<ErasureCounts>;
+  close(): Promise<void>;
+};
+
+export function startMetering(infra: MeteringInfra): Metering {
+  const { pool, redis, config } = infra;
+  const log = infra.logger.child({ component: "metering" });
+  const keys = createKeySpace(config.keyPrefix ?? (infra.schema ? `loraplex:${infra.schema}:` : "loraplex:"));
+  const metrics = infra.registry ? createMeteringMetrics(infra.registry) : undefined;
+  const store = createUsageStore(pool);
+  const spool = createSpool({
+    redis,
+    stream: keys.spool(),
+    log,
+    metrics,
+    fallback: async (rows) => void (await store.write(rows)),
+  });
+  const alerts = createAlertSink({ log, metrics, webhookSecret: config.webhookSecret });
+  const hooks = createMeteringHooks({
+    redis,
+    keys,
+    prices: config.prices,
+    spool,
+    log,
+    metrics,
+    alerts,
+    leaseMs: config.leaseMs,
+    redisTimeoutMs: config.redisTimeoutMs,
+  });
+  // Batches commit in parallel on several Postgres backends; the consumer group keeps them apart.
+  const writers = Array.from({ length: config.writerConcurrency ?? 2 }, () =>
+    createUsageWriter({
+      redis,
+      stream: keys.spool(),
+      store,
+      log,
+      metrics,
+      batchSize: config.writerBatchSize,
+    }),
+  );
+  for (const w of writers) w.start();
+  const retention = startAuditRetention({
+    pool,
+    tenants: infra.tenants,
+    log,
+    intervalMs: config.auditRetentionIntervalMs,
+  });
+  for (const t of infra.tenants()) {
+    const l = t.spec.limits;
+    if (l?.dailySpendUSD !== undefined) metrics?.cap(t.metadata.name, "daily", l.dailySpendUSD);
+    if (l?.monthlySpendUSD !== undefined) metrics?.cap(t.metadata.name, "monthly", l.monthlySpendUSD);
+  }
+  const api = { pool, authenticate: infra.authenticate };
+  return {
+    hooks,
+    keys,
+    routers: [
+      createUsageRouter(api),
+      createDashboardRouter({ ...api, redis, keys }),
+      createAdminCostsRouter({ pool, adminToken: infra.adminToken, config }),
+    ],
+    erase: (tenant) => eraseTenantData(pool, redis, tenant, { keys }),
+    async close() {
+      retention.stop();
+      await hooks.idle();
+      await Promise.all(writers.map((w) => w.stop()));
+    },
+  };
+}

@@ -1,0 +1,85 @@
+// The usage event: one per request, on every path (served, upstream error, timeout, client
+// disconnect, rejection). It is what billing, the usage API, the dashboard and the admin cost
+// report are computed from, so it carries everything needed to attribute a request.
+import { randomBytes } from "node:crypto";
+import type { Endpoint, Outcome, RequestContext } from "../context.ts";
+import type { Cost } from "./prices.ts";
+
+export type UsageStatus = Outcome["status"];
+
+export type UsageEvent = {
+  /** UUIDv7: time-ordered, so inserts append to the primary-key index. */
+  id: string;
+  /** ISO time the request arrived. */
+  ts: string;
+  requestId: string;
+  tenant: string;
+  keyId: string;
+  endUser: string;
+  feature: string;
+  endpoint: Endpoint;
+  /** What the client asked for. */
+  model: string;
+  baseModel: string;
+  adapter: string;
+  adapterVersion: number;
+  replica: string;
+  promptTokens: number;
+  completionTokens: number;
+  inputCostMicro: number;
+  outputCostMicro: number;
+  ttftMs: number | null;
+  durationMs: number;
+  status: UsageStatus;
+  httpStatus: number;
+  reason: string;
+  stream: boolean;
+};
+
+/** RFC 9562 UUID version 7: 48-bit Unix ms, version, 74 random bits, variant. */
+export function uuidv7(nowMs = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(nowMs, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** ctx.receivedAt is performance.now(); events need wall-clock time. */
+export function arrivalTime(ctx: RequestContext): number {
+  return Math.round(Date.now() - (performance.now() - ctx.receivedAt));
+}
+
+const clip = (s: string | undefined, n: number) => (s ? (s.length > n ? s.slice(0, n) : s) : "");
+const whole = (n: number) => (Number.isFinite(n) && n > 0 ? Math.round(n) : 0);
+
+export function buildUsageEvent(ctx: RequestContext, outcome: Outcome, cost: Cost): UsageEvent {
+  const at = arrivalTime(ctx);
+  return {
+    id: uuidv7(at),
+    ts: new Date(at).toISOString(),
+    requestId: clip(ctx.requestId, 200),
+    tenant: ctx.tenant.metadata.name,
+    keyId: clip(ctx.keyId, 200),
+    // Client-supplied: bounded so one caller cannot bloat rows or rollup keys.
+    endUser: clip(ctx.endUser, 256),
+    feature: clip(ctx.feature, 128),
+    endpoint: ctx.endpoint,
+    model: clip(ctx.model.requested, 256),
+    baseModel: ctx.model.baseModel,
+    adapter: ctx.model.adapter?.name ?? "",
+    adapterVersion: ctx.model.adapter?.version ?? 0,
+    replica: clip(outcome.replica, 256),
+    promptTokens: whole(outcome.promptTokens),
+    completionTokens: whole(outcome.completionTokens),
+    inputCostMicro: cost.inputMicro,
+    outputCostMicro: cost.outputMicro,
+    ttftMs: outcome.ttftMs !== undefined && Number.isFinite(outcome.ttftMs) ? outcome.ttftMs : null,
+    durationMs: Number.isFinite(outcome.durationMs) ? Math.max(0, outcome.durationMs) : 0,
+    status: outcome.status,
+    httpStatus: outcome.httpStatus,
+    reason: clip(outcome.reason, 500),
+    stream: ctx.stream,
+  };
+}

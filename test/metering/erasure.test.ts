@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eraseTenantData } from "../../router/metering/erasure.ts";
+import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
+import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+
+describe("tenant erasure", () => {
+  let db: TestDb;
+  let r: TestRedis;
+  let h: Harness;
+  const capped = { limits: { dailySpendUSD: 100, requestsPerMinute: 1000, perUser: { maxConcurrent: 5 } } };
+  const acme = tenant("acme", capped);
+  const globex = tenant("globex", capped);
+
+  beforeAll(async () => {
+    db = await testDb("erasure");
+    r = testRedis("erasure");
+    h = await startHarness(db, r, [acme, globex]);
+  });
+  afterAll(async () => {
+    await h?.close();
+    await db?.cleanup();
+    await r?.cleanup();
+  });
+
+  const rows = async (tenantName: string) => {
+    const q = async (table: string) =>
+      Number(
+        (await db.pool.query(`SELECT count(*) AS n FROM ${table} WHERE tenant = $1`, [tenantName])).rows[0].n,
+      );
+    return {
+      apiKeys: await q("api_keys"),
+      usageEvents: await q("usage_events"),
+      rollups: await q("usage_daily"),
+      auditRows: await q("audit_log"),
+    };
+  };
+  const spooled = async (tenantName: string) =>
+    (await r.redis.xrange(r.keys.spool(), "-", "+")).filter(([, f]) => f[f.indexOf("t") + 1] === tenantName)
+      .length;
+  const redisKeys = async (tenantName: string) => {
+    const found: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await r.redis.scan(
+        cursor,
+        "MATCH",
+        r.keys.tenantPattern(tenantName),
+        "COUNT",
+        1000,
+      );
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+    return found.length;
+  };
+
+  it("removes everything of the tenant, reports the counts, and leaves the other tenant untouched", async () => {
+    await h.keys.createKey("acme", "one");
+    await h.keys.createKey("globex", "one");
+    for (const t of [acme, globex]) {
+      for (let i = 0; i < 6; i++) await h.meter(pastCtx(t, i % 2, { endUser: `u${i}` }), ok(10, 10));
+    }
+    await h.flush();
+    // More traffic that stays in the spool (not yet written), and one acme request still in flight.
+    for (const t of [acme, globex]) for (let i = 0; i < 3; i++) await h.meter(pastCtx(t, 0), ok(1, 1));
+    const inFlight = pastCtx(acme, 0);
+    await h.hooks.admit(inFlight);
+    await h.hooks.idle();
+    const globexBefore = await rows("globex");
+    const globexKeys = await redisKeys("globex");
+
+    const counts = await eraseTenantData(db.pool, r.redis, "acme", { keys: r.keys });
+    expect(counts).toEqual({
+      apiKeys: 1,
+      usageEvents: 6,
+      rollups: 6, // one per (day, user): six users
+      auditRows: 6,
+      redisKeys: expect.any(Number),
+      spoolEntries: 3,
+    });
+    expect(counts.redisKeys).toBeGreaterThanOrEqual(3);
+
+    // The in-flight request finishes after the erasure; its event must not resurrect the tenant.
+    h.hooks.settle(inFlight, ok(5, 5));
+    await h.flush();
+    expect(await rows("acme")).toEqual({ apiKeys: 0, usageEvents: 0, rollups: 0, auditRows: 0 });
+    expect(await spooled("acme")).toBe(0);
+    expect(await redisKeys("acme")).toBe(0);
+
+    const globexAfter = await rows("globex");
+    expect(globexAfter.apiKeys).toBe(globexBefore.apiKeys);
+    expect(globexAfter.usageEvents).toBe(globexBefore.usageEvents + 3);
+    expect(globexAfter.auditRows).toBe(globexBefore.auditRows + 3);
+    expect(await redisKeys("globex")).toBe(globexKeys);
+  });
+});

@@ -1,0 +1,94 @@
+// A dedicated redis-server is killed for real: capped tenants are refused with a 503 that says
+// why (never served on per-process counters), a tenant with failOpen is served, and every one of
+// those requests still leaves its usage event (written straight to Postgres meanwhile).
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadServiceConfig } from "../../core/config.ts";
+import { createRedis } from "../../core/redis.ts";
+import { ApiError } from "../../router/errors.ts";
+import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
+import { parsePriceTable } from "../../router/metering/prices.ts";
+import { createKeySpace } from "../../router/metering/redis-keys.ts";
+import { createSpool, type Spool } from "../../router/metering/spool.ts";
+import { createUsageStore } from "../../router/metering/usage-store.ts";
+import { type DedicatedRedis, startDedicatedRedis } from "./dedicated-servers.ts";
+import { ctxFor, log, ok, PRICES, type TestDb, tenant, testDb } from "./support.ts";
+
+describe("Redis unreachable (dedicated redis-server, killed)", () => {
+  let server: DedicatedRedis;
+  let redis: Redis;
+  let db: TestDb;
+  let spool: Spool;
+  let hooks: MeteringHooks;
+
+  beforeAll(async () => {
+    server = await startDedicatedRedis();
+    redis = createRedis(loadServiceConfig({ ...process.env, REDIS_URL: server.url }));
+    redis.on("error", () => {});
+    db = await testDb("redis_down");
+    const store = createUsageStore(db.pool);
+    const keys = createKeySpace("t:");
+    spool = createSpool({
+      redis,
+      stream: keys.spool(),
+      log,
+      fallback: async (rows) => void (await store.write(rows)),
+      retryMs: 50,
+    });
+    hooks = createMeteringHooks({
+      redis,
+      keys,
+      prices: parsePriceTable(PRICES),
+      spool,
+      log,
+      redisTimeoutMs: 300,
+    });
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+    await db?.cleanup();
+  });
+
+  it("fails closed for capped tenants, open where configured, and still meters every request", async () => {
+    const capped = tenant("capped", { limits: { dailySpendUSD: 10, requestsPerMinute: 100 } });
+    const lenient = tenant("lenient", { limits: { dailySpendUSD: 10, failOpen: true } });
+    const unlimited = tenant("unlimited");
+    const first = ctxFor(capped);
+    await hooks.admit(first);
+    hooks.settle(first, ok(10, 10));
+    await hooks.idle();
+
+    await server.stop();
+    for (let i = 0; i < 100 && redis.status === "ready"; i++) await new Promise((r) => setTimeout(r, 20));
+
+    const refused = ctxFor(capped);
+    const err = await hooks.admit(refused).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(503);
+    expect((err as ApiError).code).toBe("limits_unavailable");
+    expect((err as ApiError).message).toMatch(/limits store is unreachable/);
+    expect((err as ApiError).headers["retry-after"]).toBeDefined();
+
+    const open = ctxFor(lenient);
+    await hooks.admit(open);
+    hooks.settle(open, ok(10, 10));
+    const free = ctxFor(unlimited);
+    await hooks.admit(free);
+    hooks.settle(free, ok(10, 10));
+    await hooks.idle();
+
+    const { rows } = await db.pool.query<{ request_id: string; status: string; reason: string }>(
+      "SELECT request_id, status, reason FROM usage_events WHERE request_id = ANY($1) ORDER BY ts",
+      [[refused.requestId, open.requestId, free.requestId]],
+    );
+    expect(rows).toEqual([
+      { request_id: refused.requestId, status: "rejected", reason: "limits_unavailable" },
+      { request_id: open.requestId, status: "ok", reason: "" },
+      { request_id: free.requestId, status: "ok", reason: "" },
+    ]);
+  });
+});

@@ -1,0 +1,120 @@
+// Real `loraplex router` processes with metering on (a price table in the environment), sharing
+// one Postgres schema and one Redis, in front of an engine simulator replica (real process).
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { loadServiceConfig } from "../../core/config.ts";
+import { createRedis } from "../../core/redis.ts";
+import { type FleetReplica, MODEL, startReplica } from "../router-scheduling/fleet.ts";
+import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import { uniqueName } from "../support/unique.ts";
+
+export { MODEL };
+export const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
+/** USD per 1k tokens for the simulator's model. */
+export const PRICE = { input: 1, output: 2 };
+
+export type MeteredStack = {
+  urls: string[];
+  schema: string;
+  dir: string;
+  replica: FleetReplica;
+  createKey(tenant: string): Promise<string>;
+  logs(): string;
+  stop(): Promise<void>;
+};
+
+export async function startMeteredStack(opts: {
+  routers: number;
+  tenantsYaml: string;
+  timeScale?: number;
+  engineArgs?: string[];
+}): Promise<MeteredStack> {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  const stop = async () => {
+    for (const c of cleanup.reverse()) await c().catch(() => {});
+  };
+  try {
+    const dir = await mkdtemp(join(tmpdir(), "loraplex-metering-tenants-"));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, "tenants.yaml"), opts.tenantsYaml);
+    const replica = await startReplica({ timeScale: opts.timeScale ?? 0, engineArgs: opts.engineArgs });
+    cleanup.push(() => replica.stop());
+    const schema = uniqueName("metering_rt").replaceAll("-", "_");
+    // Runs last: the schema and the Redis keys the routers made (prefix loraplex:<schema>:).
+    cleanup.push(async () => {
+      const cfg = loadServiceConfig();
+      const admin = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
+      const redis = createRedis(cfg);
+      try {
+        let cursor = "0";
+        do {
+          const [next, found] = await redis.scan(cursor, "MATCH", `loraplex:${schema}:*`, "COUNT", 1000);
+          if (found.length) await redis.del(...found);
+          cursor = next;
+        } while (cursor !== "0");
+      } finally {
+        redis.disconnect();
+      }
+    });
+    const env = {
+      LORAPLEX_DEV_SECRETS: "1",
+      LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN,
+      LORAPLEX_PRICES: JSON.stringify({ models: { [MODEL]: PRICE } }),
+      LOG_LEVEL: "warn",
+    };
+    const procs: Proc[] = [];
+    const urls: string[] = [];
+    for (let i = 0; i < opts.routers; i++) {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const args = [
+        "router",
+        "--port",
+        String(port),
+        "--tenants-dir",
+        dir,
+        "--engines",
+        `loraplex-system/shared=${replica.flag}`,
+      ];
+      args.push("--db-schema", schema, "--health-interval-ms", "200");
+      const proc = await startLoraplex(args, { readyUrl: `${url}/readyz`, env, name: `router-${i}` });
+      cleanup.push(() => proc.stop());
+      procs.push(proc);
+      urls.push(url);
+    }
+    return {
+      urls,
+      schema,
+      dir,
+      replica,
+      async createKey(tenant) {
+        const r = await fetch(`${urls[0]}/admin/v1/keys`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({ tenant, name: "metering-test" }),
+        });
+        if (r.status !== 201) throw new Error(`creating a key for ${tenant}: ${r.status} ${await r.text()}`);
+        return ((await r.json()) as { key: string }).key;
+      },
+      logs: () => procs.map((p) => p.output()).join("\n"),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export function tenantYaml(name: string, limits: string, extra = ""): string {
+  return `apiVersion: loraplex.io/v1alpha1
+kind: Tenant
+metadata: {name: ${name}}
+spec:
+  tier: shared
+  models: [${MODEL}]
+  limits: ${limits}
+${extra}`;
+}

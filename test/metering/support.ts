@@ -1,0 +1,97 @@
+// Shared set-up for metering tests: a Postgres schema of their own (migrated), a Redis key prefix
+// of their own, and builders for tenants and request contexts like the router makes them.
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import { loadServiceConfig } from "../../core/config.ts";
+import { createPgPool } from "../../core/db.ts";
+import { createLogger } from "../../core/log.ts";
+import { migrate } from "../../core/migrate.ts";
+import { createRedis } from "../../core/redis.ts";
+import { parseTenant, type Tenant } from "../../core/tenant.ts";
+import type { Outcome, RequestContext } from "../../router/context.ts";
+import { createKeySpace, type KeySpace } from "../../router/metering/redis-keys.ts";
+import { uniqueName } from "../support/unique.ts";
+
+export const log = createLogger("metering-test", "silent");
+
+export const PRICES = {
+  models: { "base-8b": { input: 0.5, output: 1.5 }, "embed-small": { input: 0.02, output: 0 } },
+  adapters: { "*/support-bot": { input: 1, output: 3 } },
+};
+
+export function tenant(name: string, spec: Record<string, unknown> = {}): Tenant {
+  const r = parseTenant({
+    apiVersion: "loraplex.io/v1alpha1",
+    kind: "Tenant",
+    metadata: { name },
+    spec: { models: ["base-8b", "embed-small"], ...spec },
+  });
+  if (!r.ok) throw new Error(r.error);
+  return r.tenant;
+}
+
+export function ctxFor(t: Tenant, over: Partial<RequestContext> = {}): RequestContext {
+  return {
+    requestId: `req_${randomUUID()}`,
+    receivedAt: performance.now(),
+    endpoint: "chat.completions",
+    tenant: t,
+    keyId: "key_test",
+    model: { requested: "base-8b", baseModel: "base-8b" },
+    stream: false,
+    promptTokensEstimate: 100,
+    maxOutputTokens: 100,
+    ...over,
+  };
+}
+
+export const ok = (prompt: number, completion: number, over: Partial<Outcome> = {}): Outcome => ({
+  status: "ok",
+  httpStatus: 200,
+  replica: "sim-0",
+  promptTokens: prompt,
+  completionTokens: completion,
+  ttftMs: 5,
+  durationMs: 20,
+  ...over,
+});
+
+export type TestRedis = { redis: Redis; keys: KeySpace; prefix: string; cleanup(): Promise<void> };
+
+export function testRedis(name: string): TestRedis {
+  const prefix = `${uniqueName(name)}:`;
+  const redis = createRedis(loadServiceConfig());
+  return {
+    redis,
+    keys: createKeySpace(prefix),
+    prefix,
+    async cleanup() {
+      let cursor = "0";
+      do {
+        const [next, found] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        if (found.length) await redis.del(...found);
+        cursor = next;
+      } while (cursor !== "0");
+      redis.disconnect();
+    },
+  };
+}
+
+export type TestDb = { pool: pg.Pool; schema: string; cleanup(): Promise<void> };
+
+export async function testDb(name: string, url?: string): Promise<TestDb> {
+  const schema = uniqueName(name).replace(/-/g, "_");
+  const cfg = loadServiceConfig(url ? { ...process.env, DATABASE_URL: url } : process.env);
+  const pool = createPgPool(cfg, { schema, max: 8 });
+  pool.on("error", () => {});
+  await migrate(pool, { schema });
+  return {
+    pool,
+    schema,
+    async cleanup() {
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+      await pool.end();
+    },
+  };
+}
