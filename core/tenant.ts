@@ -44,6 +44,15 @@ export const Policy = z
   })
   .strict();
 
+/** Rate limits applied to each API key or each end user of a tenant, on top of the tenant's own. */
+export const ScopeLimits = z
+  .object({
+    requestsPerMinute: z.number().int().min(1).optional(),
+    tokensPerMinute: z.number().int().min(1).optional(),
+    maxConcurrent: z.number().int().min(1).optional(),
+  })
+  .strict();
+
 export const Limits = z
   .object({
     requestsPerMinute: z.number().int().min(1).optional(),
@@ -55,6 +64,8 @@ export const Limits = z
     alertWebhook: z.string().url().optional(),
     failOpen: z.boolean().optional().describe("Serve when Redis is unreachable instead of failing closed"),
     maxConcurrentFineTunes: z.number().int().min(0).optional(),
+    perKey: ScopeLimits.optional().describe("Limits for each API key of the tenant"),
+    perUser: ScopeLimits.optional().describe("Limits for each end user (the request's `user` field)"),
   })
   .strict();
 
@@ -75,6 +86,24 @@ export const Toleration = z
   })
   .strict();
 
+/** vLLM accepts only these values for --max-lora-rank. */
+export const LoraRank = z.literal([1, 8, 16, 32, 64, 128, 256, 320, 512]);
+
+/** A Kubernetes resource quantity such as "8", "500m", "32Gi". */
+export const Quantity = z
+  .string()
+  .regex(
+    /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/,
+    "a Kubernetes quantity such as 8, 500m or 32Gi",
+  );
+
+export const EngineResources = z
+  .object({
+    cpu: Quantity.optional(),
+    memory: Quantity.optional(),
+  })
+  .strict();
+
 export const Dedicated = z
   .object({
     model: ModelName.optional().describe(
@@ -85,6 +114,22 @@ export const Dedicated = z
     nodeSelector: z.record(z.string(), z.string()).optional(),
     tolerations: z.array(Toleration).optional(),
     maxLoras: z.number().int().min(1).max(256).optional(),
+    // Engine settings the controller copies into the tenant's ModelPool (core/model-pool.ts).
+    modelSource: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .describe("What vLLM loads (Hugging Face id or local path); default: the model name"),
+    maxLoraRank: LoraRank.optional(),
+    maxCpuLoras: z.number().int().min(1).max(1024).optional(),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .describe("vLLM image; default: the controller's --engine-image"),
+    resources: EngineResources.optional().describe("CPU and memory of each engine replica"),
   })
   .strict();
 
@@ -98,10 +143,11 @@ export const Storage = z
 export const TenantSpec = z
   .object({
     tier: z.enum(["shared", "dedicated"]).default("shared"),
-    owners: z.array(Owner).default([]),
-    models: z.array(ModelName).min(1),
+    // List bounds keep the CRD's CEL rules within the API server's cost budget.
+    owners: z.array(Owner).max(64).default([]),
+    models: z.array(ModelName).min(1).max(32),
     pool: z.string().min(1).max(63).optional().describe("Engine pool for the shared tier; default 'shared'"),
-    adapters: z.array(AdapterRef).default([]),
+    adapters: z.array(AdapterRef).max(256).default([]),
     policy: Policy.default({ allowClientSystemPrompt: true }),
     limits: Limits.optional(),
     audit: Audit.default({ mode: "hashes", retentionDays: 90 }),
@@ -123,6 +169,14 @@ export const TenantSpec = z
       if (seen.has(key))
         ctx.addIssue({ code: "custom", path: ["adapters", i], message: `duplicate adapter ${key}` });
       seen.add(key);
+      // A client's `model` names either; one name for both would make it ambiguous.
+      if (spec.models.includes(a.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["adapters", i, "name"],
+          message: `adapter name '${a.name}' is also a base model name`,
+        });
+      }
       if (!spec.models.includes(a.baseModel)) {
         ctx.addIssue({
           code: "custom",

@@ -1,0 +1,156 @@
+// List-then-watch cache of one resource type. Reconcilers read only from these caches, so a
+// reconcile that finds nothing to change costs no API request at all.
+import type { Logger } from "../../core/log.ts";
+import type { KubeClient, WatchEvent } from "./client.ts";
+import { KubeApiError } from "./client.ts";
+import { type KubeObject, keyOf, objectKey, type ResourceType } from "./types.ts";
+
+export type InformerEvent = "add" | "update" | "delete";
+/** `own` is true for objects the controller just wrote itself (see remember()). */
+export type InformerHandler<T extends KubeObject> = (
+  type: InformerEvent,
+  obj: T,
+  old: T | undefined,
+  own: boolean,
+) => void;
+
+export interface Informer<T extends KubeObject> {
+  readonly resource: ResourceType;
+  get(name: string, namespace?: string): T | undefined;
+  list(): T[];
+  /** Records an object the controller itself just wrote, unless the cache already holds a newer one. */
+  remember(obj: T): void;
+  /** Resolves once the first full list is in the cache. */
+  synced: Promise<void>;
+}
+
+const PAGE_SIZE = "500";
+const RETRY_MS = 1_000;
+
+/** Numeric comparison where both are numbers (etcd revisions in practice), else "different means newer". */
+export function isNewer(candidate: string | undefined, current: string | undefined): boolean {
+  if (!current) return true;
+  if (!candidate) return false;
+  if (/^\d+$/.test(candidate) && /^\d+$/.test(current)) return BigInt(candidate) > BigInt(current);
+  return candidate !== current;
+}
+
+export function startInformer<T extends KubeObject>(opts: {
+  client: KubeClient;
+  resource: ResourceType;
+  labelSelector?: string;
+  onEvent: InformerHandler<T>;
+  log: Logger;
+  signal: AbortSignal;
+}): Informer<T> {
+  const { client, resource, signal, log } = opts;
+  const store = new Map<string, T>();
+  let resourceVersion = "";
+  let markSynced!: () => void;
+  const synced = new Promise<void>((r) => {
+    markSynced = r;
+  });
+
+  const put = (obj: T, own = false) => {
+    const key = keyOf(obj);
+    const old = store.get(key);
+    if (old && !isNewer(obj.metadata.resourceVersion, old.metadata.resourceVersion)) return;
+    store.set(key, obj);
+    opts.onEvent(old ? "update" : "add", obj, old, own);
+  };
+
+  async function relist(): Promise<void> {
+    const seen = new Set<string>();
+    let cont: string | undefined;
+    do {
+      const page = await client.list<T>(resource, {
+        labelSelector: opts.labelSelector,
+        limit: PAGE_SIZE,
+        continue: cont,
+      });
+      for (const item of page.items) {
+        // List items carry no apiVersion/kind; the reconcilers' renderers expect them.
+        item.apiVersion ??= resource.group ? `${resource.group}/${resource.version}` : resource.version;
+        item.kind ??= resource.kind;
+        seen.add(keyOf(item));
+        put(item);
+      }
+      resourceVersion = page.metadata.resourceVersion;
+      cont = page.metadata.continue || undefined;
+    } while (cont);
+    for (const [key, obj] of store) {
+      if (!seen.has(key)) {
+        store.delete(key);
+        opts.onEvent("delete", obj, undefined, false);
+      }
+    }
+  }
+
+  function onWatchEvent(e: WatchEvent<T>): void {
+    if (e.type === "BOOKMARK") {
+      resourceVersion = e.object.metadata.resourceVersion ?? resourceVersion;
+      return;
+    }
+    if (e.type === "ERROR") {
+      const status = e.object as unknown as { code?: number; message?: string };
+      throw new KubeApiError(status.code ?? 500, "WatchError", status.message ?? "watch error");
+    }
+    resourceVersion = e.object.metadata.resourceVersion ?? resourceVersion;
+    if (e.type === "DELETED") {
+      const key = keyOf(e.object);
+      const old = store.get(key);
+      store.delete(key);
+      opts.onEvent("delete", old ?? e.object, undefined, false);
+    } else {
+      put(e.object);
+    }
+  }
+
+  void (async () => {
+    let needList = true;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await relist();
+          needList = false;
+          markSynced();
+        }
+        await client.watch<T>(
+          resource,
+          {
+            labelSelector: opts.labelSelector,
+            resourceVersion,
+            allowWatchBookmarks: "true",
+            // The server ends each watch after this long; spread so watches do not renew together.
+            timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
+          },
+          onWatchEvent,
+          signal,
+        );
+      } catch (err) {
+        if (signal.aborted) break;
+        // 410 Gone: our resourceVersion is older than etcd's compaction window; start over.
+        if (err instanceof KubeApiError && err.status === 410) needList = true;
+        else {
+          log.warn({ err: (err as Error).message, resource: resource.plural }, "watch failed; retrying");
+          await new Promise((r) => setTimeout(r, RETRY_MS));
+          if (err instanceof KubeApiError && err.status >= 400) needList = true;
+        }
+      }
+    }
+  })();
+
+  return {
+    resource,
+    synced,
+    get: (name, namespace) => store.get(objectKey(resource.namespaced ? namespace : undefined, name)),
+    list: () => [...store.values()],
+    remember(obj: T) {
+      obj.apiVersion ??= resource.group ? `${resource.group}/${resource.version}` : resource.version;
+      obj.kind ??= resource.kind;
+      // Handlers run now, as for a watch event (a ModelPool created by a Tenant's reconcile must
+      // get its own reconcile); the watch event for the same version then finds nothing new.
+      put(obj, true);
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// Erasure of a deleted Tenant's data: its S3 prefix, its Postgres rows and its dedicated
+// namespace. The Tenant's finalizer is removed only once all three are done, so a failure keeps
+// the Tenant (and the record that erasure is owed) until a retry succeeds.
+import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import type pg from "pg";
+import { tenantPrefix } from "../../core/storage-layout.ts";
+import { tenantNamespace } from "../context.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { R } from "../kube/types.ts";
+import { isTenantNamespace } from "./namespace.ts";
+
+/** Deletes a tenant's rows in every table that holds tenant data; returns rows deleted per table. */
+export type EraseTenantRows = (tenant: string) => Promise<Record<string, number>>;
+
+export type ObjectErasure = { bucket: string; prefix: string; deleted: number };
+
+export interface TenantEraser {
+  /** Deletes the tenant's namespace; "gone" once it no longer exists, "pending" while it terminates. */
+  deleteNamespace(tenant: string): Promise<"gone" | "pending">;
+  /** Deletes every object under tenants/<tenant>/ in `bucket`. */
+  deleteObjects(tenant: string, bucket: string): Promise<ObjectErasure>;
+  deleteRows(tenant: string): Promise<Record<string, number>>;
+}
+
+const DELETE_BATCH = 1000; // the most DeleteObjects accepts in one call
+
+export function createTenantEraser(deps: {
+  client: KubeClient;
+  s3: S3Client;
+  eraseTenantRows: EraseTenantRows;
+}): TenantEraser {
+  return {
+    async deleteNamespace(tenant) {
+      const name = tenantNamespace(tenant);
+      const ns = await deps.client.get(R.namespaces, name);
+      // A namespace of that name that we did not create for this tenant is not ours to delete.
+      if (!ns || !isTenantNamespace(ns, tenant)) return "gone";
+      if (!ns.metadata.deletionTimestamp) await deps.client.delete(R.namespaces, name);
+      return "pending";
+    },
+
+    async deleteObjects(tenant, bucket) {
+      const prefix = tenantPrefix(tenant);
+      let deleted = 0;
+      let token: string | undefined;
+      do {
+        const page = await deps.s3.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+            MaxKeys: DELETE_BATCH,
+          }),
+        );
+        const keys = (page.Contents ?? [])
+          .map((o) => o.Key)
+          .filter((k): k is string => !!k && k.startsWith(prefix));
+        if (keys.length > 0) {
+          const res = await deps.s3.send(
+            new DeleteObjectsCommand({
+              Bucket: bucket,
+              Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+            }),
+          );
+          if (res.Errors && res.Errors.length > 0) {
+            const e = res.Errors[0]!;
+            throw new Error(
+              `S3 refused to delete ${res.Errors.length} object(s), e.g. ${e.Key}: ${e.Code} ${e.Message}`,
+            );
+          }
+          deleted += keys.length;
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return { bucket, prefix, deleted };
+    },
+
+    deleteRows: (tenant) => deps.eraseTenantRows(tenant),
+  };
+}
+
+// Tables with tenant data that exist today, each with its tenant column. The metering issue's
+// erasure function (usage, audit, files...) replaces this list when it lands.
+const TENANT_TABLES = [{ table: "api_keys", column: "tenant" }];
+
+/**
+ * Row erasure for the tables that exist so far: deletes the tenant's rows from each listed
+ * table that is present in the connection's schema, in one transaction.
+ */
+export function createTableRowEraser(pool: pg.Pool): EraseTenantRows {
+  return async (tenant) => {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const counts: Record<string, number> = {};
+      for (const { table, column } of TENANT_TABLES) {
+        const { rows } = await client.query<{ present: boolean }>(
+          "SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL AS present",
+          [table],
+        );
+        if (!rows[0]?.present) continue;
+        const res = await client.query(`DELETE FROM "${table}" WHERE "${column}" = $1`, [tenant]);
+        counts[table] = res.rowCount ?? 0;
+      }
+      await client.query("COMMIT");
+      return counts;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  };
+}

@@ -1,0 +1,61 @@
+// Deletion of a Tenant: the finalizer holds the object until its data is erased. Order matters:
+// the namespace goes first (its engine pods stop, so nothing re-creates objects), then the S3
+// prefix and the Postgres rows; an Event records what was erased, and only then does the
+// finalizer come off. Any failure leaves the finalizer, marks the Tenant Degraded with the
+// reason, and is retried with backoff by the work queue.
+import type { Ctx, ReconcileResult, TenantObject } from "../context.ts";
+import { tenantNamespace } from "../context.ts";
+import { R, TENANT_FINALIZER } from "../kube/types.ts";
+import { writeStatus } from "../status.ts";
+import { failedStatus, recordTransitions } from "./status.ts";
+
+const NAMESPACE_POLL_MS = 2_000;
+
+export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<ReconcileResult> {
+  if (!obj.metadata.finalizers?.includes(TENANT_FINALIZER)) return {};
+  const name = obj.metadata.name!;
+  const spec = obj.spec as { storage?: { bucket?: string } } | undefined;
+  const bucket = spec?.storage?.bucket ?? ctx.config.bucket;
+  try {
+    if ((await ctx.eraser.deleteNamespace(name)) === "pending") {
+      return { requeueAfterMs: NAMESPACE_POLL_MS }; // its delete event usually wakes us sooner
+    }
+    const objects = await ctx.eraser.deleteObjects(name, bucket);
+    const rows = await ctx.eraser.deleteRows(name);
+    const rowText = Object.entries(rows)
+      .map(([table, n]) => `${table}=${n}`)
+      .join(", ");
+    await ctx.events.record(
+      obj,
+      "Normal",
+      "Erased",
+      `erased tenant ${name}: ${objects.deleted} object(s) under s3://${objects.bucket}/${objects.prefix}; ` +
+        `Postgres rows: ${rowText || "none"}; namespace ${tenantNamespace(name)} deleted`,
+    );
+    ctx.log.info({ tenant: name, objects: objects.deleted, rows }, "tenant erased");
+  } catch (err) {
+    const message = `erasure failed, deletion blocked until it succeeds: ${(err as Error).message}`;
+    const status = failedStatus(obj, "ErasureFailed", message);
+    const before = obj.status?.conditions;
+    if (await writeStatus(ctx.client, ctx.caches.tenants, obj, status)) {
+      await recordTransitions(ctx.events, obj, before, status.conditions);
+    }
+    throw err;
+  }
+  // Applying without the finalizer gives up our ownership of it, which removes it...
+  const after = await ctx.client.apply<TenantObject>(R.tenants, {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { name },
+  });
+  // ...unless another field manager claimed it too (a full-object update can): then cut it out.
+  const finalizers = after.metadata.finalizers ?? [];
+  const at = finalizers.indexOf(TENANT_FINALIZER);
+  if (at >= 0) {
+    await ctx.client.jsonPatch(R.tenants, name, undefined, [
+      { op: "test", path: `/metadata/finalizers/${at}`, value: TENANT_FINALIZER },
+      { op: "remove", path: `/metadata/finalizers/${at}` },
+    ]);
+  }
+  return {};
+}
