@@ -1,0 +1,257 @@
+// Assembles a running router: secrets, Postgres (migrated), Redis, tenants (directory or
+// Kubernetes informer), engine pools, authentication, hooks, metrics and the HTTP server.
+// `loraplex router` calls this; tests call it directly to inject their own Hooks.
+import type { AddressInfo } from "node:net";
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import { loadServiceConfig } from "../core/config.ts";
+import { createPgPool } from "../core/db.ts";
+import { createLogger, type Logger } from "../core/log.ts";
+import { checkSchemaName, migrate } from "../core/migrate.ts";
+import { createRedis } from "../core/redis.ts";
+import { createAdminRouter } from "./api/admin.ts";
+import { listModels } from "./api/models.ts";
+import { createKeyStore, revocationChannel } from "./auth/api-keys.ts";
+import { createAuthenticator } from "./auth/authenticate.ts";
+import { loadAdminToken, loadKeySecret } from "./auth/secrets.ts";
+import { createUpstreams } from "./forward/upstreams.ts";
+import type { RouterDeps, RouterHooks } from "./handlers/deps.ts";
+import { prepareBody } from "./handlers/prepare-body.ts";
+import { noopHooks } from "./hooks-noop.ts";
+import { recordAuditPayload } from "./metering/audit-record.ts";
+import { loadMeteringConfig, meteringConfigured } from "./metering/config.ts";
+import { startMetering } from "./metering/setup.ts";
+import { createRouterMetrics } from "./metrics.ts";
+import { createCacheSalter } from "./policy.ts";
+import { resolveModel } from "./resolve-model.ts";
+import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
+import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "./scheduling/pool-ref.ts";
+import { createPools, type Pools } from "./scheduling/pools.ts";
+import { createRouterServer, type Readiness } from "./server.ts";
+import { startDirTenantSource } from "./tenants/dir-source.ts";
+import { startK8sTenantSource } from "./tenants/k8s-source.ts";
+import { createTenantStore, type TenantStore } from "./tenants/tenant-store.ts";
+
+export type HookFactory = (infra: {
+  pg: pg.Pool;
+  redis: Redis;
+  logger: Logger;
+  schema?: string;
+}) => RouterHooks | Promise<RouterHooks>;
+
+export type RouterOptions = {
+  host?: string;
+  /** 0 picks a free port; the returned url carries the real one. */
+  port?: number;
+  /** Local mode: a directory of Tenant YAML documents, reloaded on change. */
+  tenantsDir?: string;
+  /** Cluster mode: Tenants from an informer and replicas from EndpointSlices. */
+  kube?: { kubeconfigPath?: string; inCluster?: boolean };
+  /** Static replicas (local mode), see the --engines flag. */
+  engines?: string;
+  systemNamespace?: string;
+  /** Postgres schema for this router's tables (tests run one per suite); default DATABASE_SCHEMA. */
+  dbSchema?: string;
+  maxBodyBytes?: number;
+  upstreamTimeoutMs?: number;
+  healthIntervalMs?: number;
+  /**
+   * Admission/settlement hooks, with any of the optional extras in handlers/deps.ts. Default:
+   * metering when the environment configures it, else admit everything and record nothing.
+   */
+  hooks?: RouterHooks | HookFactory;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+};
+
+export type RunningRouter = {
+  url: string;
+  adminToken: string;
+  tenants: TenantStore;
+  pools: Pools;
+  /** Stops taking requests, lets in-flight ones finish for up to graceMs, then releases everything. */
+  close(graceMs?: number): Promise<void>;
+};
+
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000;
+
+export async function createRouter(opts: RouterOptions): Promise<RunningRouter> {
+  const env = opts.env ?? process.env;
+  const logger = opts.logger ?? createLogger("router");
+  const warn = (message: string) => logger.warn(message);
+  const cfg = loadServiceConfig(env);
+  const dbSchema = opts.dbSchema ?? cfg.DATABASE_SCHEMA;
+  const schema = dbSchema === undefined ? undefined : checkSchemaName(dbSchema);
+  if (!opts.kube && opts.engines === undefined) {
+    throw new Error("no engines: give --engines (local mode) or --kube (cluster mode)");
+  }
+  const keySecret = loadKeySecret(env, { warn });
+  const adminToken = loadAdminToken(env, { warn });
+  const saltSecret = env.LORAPLEX_CACHE_SALT_SECRET || keySecret;
+  const systemNamespace = opts.systemNamespace ?? DEFAULT_SYSTEM_NAMESPACE;
+
+  const cleanups: (() => Promise<unknown> | undefined)[] = [];
+  const release = async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+  };
+  try {
+    const db = createPgPool(cfg, { schema });
+    cleanups.push(() => db.end());
+    await migrate(db, { schema, log: logger });
+    const redis = createRedis(cfg);
+    cleanups.push(() => redis.quit());
+    const tenants = await startTenants(opts, logger);
+    cleanups.push(() => tenants.close());
+    const pools = await createPools({
+      static: opts.kube ? undefined : opts.engines,
+      kube: opts.kube,
+      systemNamespace,
+      healthIntervalMs: opts.healthIntervalMs,
+      redis,
+      logger,
+    });
+    cleanups.push(() => pools.close());
+    // Discover every tenant's pool ahead of its first request (cluster mode finds them lazily).
+    const watchPools = () => {
+      for (const t of tenants.store.list()) {
+        pools.watch(poolRefFor(t, systemNamespace)).catch((err: Error) => {
+          logger.warn({ tenant: t.metadata.name, err: err.message }, "cannot watch the tenant's pool");
+        });
+      }
+    };
+    watchPools();
+    cleanups.push(async () => tenants.store.onChange(watchPools)());
+
+    const channel = revocationChannel(schema);
+    const keys = createKeyStore({ pool: db, secret: keySecret, redis, channel });
+    const auth = createAuthenticator({ keys, tenants: tenants.store, redis, channel, log: logger });
+    cleanups.push(() => auth.close());
+    const upstreams = createUpstreams({
+      timeoutMs: opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      engineApiKey: env.LORAPLEX_ENGINE_API_KEY || undefined,
+      activeIds: () => pools.replicas().map((r) => r.engineUrl),
+    });
+    cleanups.push(() => upstreams.close());
+    const metrics = createRouterMetrics(() => pools.replicas());
+    // Metering (limits, caps, usage, audit, usage API, dashboard) runs when a price table is
+    // configured (LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES_FILE / LORAPLEX_PRICES).
+    const metering =
+      opts.hooks === undefined && meteringConfigured(env)
+        ? startMetering({
+            pool: db,
+            redis,
+            logger,
+            schema,
+            registry: metrics.registry,
+            tenants: () => tenants.store.list(),
+            authenticate: (header) => auth.authenticate(header),
+            adminToken,
+            config: loadMeteringConfig(env),
+          })
+        : undefined;
+    if (metering) cleanups.push(() => metering.close());
+    const hooks: RouterHooks =
+      typeof opts.hooks === "function"
+        ? await opts.hooks({ pg: db, redis, logger, schema })
+        : (opts.hooks ??
+          (metering
+            ? {
+                ...metering.hooks,
+                // The audit row keeps the conversation (or its hashes) unless the tenant says none.
+                wantsPayload: (ctx) => ctx.tenant.spec.audit.mode !== "none",
+                payload: recordAuditPayload,
+              }
+            : noopHooks));
+
+    const salt = createCacheSalter(saltSecret);
+    const knownModels = () => tenants.store.baseModels();
+    const deps: RouterDeps = {
+      authenticate: (header) => auth.authenticate(header),
+      resolveModel: (tenant, model) => resolveModel(tenant, model, knownModels()),
+      listModels,
+      prepareBody,
+      cacheSalt: (tenant) => salt(tenant.metadata.name),
+      poolRefFor: (tenant) => poolRefFor(tenant, systemNamespace),
+      pools,
+      upstreams,
+      hooks,
+      metrics,
+      logger,
+      maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    };
+
+    let draining = false;
+    const readiness = (): Readiness => {
+      const reasons: string[] = [];
+      if (draining) reasons.push("shutting down");
+      if (!tenants.synced()) reasons.push("tenants not loaded yet");
+      if (!pools.replicas().some((r) => r.healthy)) reasons.push("no healthy engine replica");
+      return { ready: reasons.length === 0, reasons };
+    };
+    const server = createRouterServer({
+      deps,
+      readiness,
+      routers: [
+        createAdminRouter({ keys, tenants: tenants.store, adminToken, log: logger }),
+        ...(metering?.routers ?? []),
+      ],
+    });
+    let active = 0;
+    server.on("request", (_req, res) => {
+      active++;
+      res.once("close", () => active--);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port ?? 8080, opts.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const addr = server.address() as AddressInfo;
+    const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+    const url = `http://${host}:${addr.port}`;
+    logger.info({ url, schema, systemNamespace, mode: opts.kube ? "kube" : "local" }, "router listening");
+
+    let closing: Promise<void> | undefined;
+    const close = (graceMs = 10_000) => {
+      closing ??= (async () => {
+        draining = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const deadline = Date.now() + graceMs;
+        while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        server.closeAllConnections();
+        await closed;
+        await release();
+        logger.info("router stopped");
+      })();
+      return closing;
+    };
+    return { url, adminToken, tenants: tenants.store, pools, close };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+export const DEFAULT_TENANTS_DIR = "manifests/samples";
+
+/** Tenants from the Kubernetes API in cluster mode, else from the local directory. */
+async function startTenants(
+  opts: RouterOptions,
+  logger: Logger,
+): Promise<{ store: TenantStore; synced(): boolean; close(): Promise<void> }> {
+  const store = createTenantStore({ log: logger });
+  if (opts.kube) {
+    const source = await startK8sTenantSource({ kubeConfig: loadKubeConfig(opts.kube), store, log: logger });
+    return { store, synced: () => source.isSynced(), close: () => source.close() };
+  }
+  const source = await startDirTenantSource({
+    dir: opts.tenantsDir ?? DEFAULT_TENANTS_DIR,
+    store,
+    log: logger,
+  });
+  return { store, synced: () => true, close: () => source.close() };
+}

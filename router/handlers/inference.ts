@@ -1,0 +1,218 @@
+// The request path shared by the three inference endpoints:
+// authenticate → read body (413) → parse (400) → validate + policy → resolve model → admit →
+// forward (pick replica, ensure adapter, send, relay) → settle, exactly once per admitted request.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Endpoint, Outcome, RequestContext } from "../context.ts";
+import { ApiError, invalidBody, sendError } from "../errors.ts";
+import { forward } from "../forward/proxy.ts";
+import { NO_TENANT } from "../metrics.ts";
+import { parseJsonObject, readBody } from "./body.ts";
+import type { Authenticated, RouterDeps } from "./deps.ts";
+
+export type EndpointSpec = {
+  endpoint: Endpoint;
+  /** Path on the engine (vLLM serves the same OpenAI paths). */
+  path: string;
+  streamable: boolean;
+};
+
+/** Output cap assumed for reservations when neither the client nor the tenant sets one. */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+const FEATURE = /^[A-Za-z0-9._:/-]{1,64}$/;
+
+export async function handleInference(
+  deps: RouterDeps,
+  spec: EndpointSpec,
+  req: IncomingMessage,
+  res: ServerResponse,
+  receivedAt: number,
+  requestId: string,
+): Promise<void> {
+  let tenant = NO_TENANT;
+  let model = NO_TENANT;
+  let ctx: RequestContext | undefined;
+  let auth: Authenticated | undefined;
+  let clientModel: unknown;
+  let admitting = false;
+  let outcome: Outcome;
+  let overheadMs: number;
+  try {
+    auth = await deps.authenticate(req.headers.authorization);
+    tenant = auth.tenant.metadata.name;
+    const raw = await readBody(req, deps.maxBodyBytes);
+    const parsed = parseJsonObject(raw);
+    clientModel = parsed.model;
+    const body = deps.prepareBody(spec.endpoint, auth.tenant, parsed);
+    const resolved = deps.resolveModel(auth.tenant, body.model as string);
+    model = resolved.requested;
+    const stream = spec.streamable && body.stream === true;
+    const clientOptions = isObject(body.stream_options) ? body.stream_options : undefined;
+    const upstreamModel = resolved.adapter?.loraName ?? resolved.baseModel;
+    // The engine sees only router-derived identity: its lora name and the tenant's salt,
+    // overwriting whatever the client put there.
+    body.model = upstreamModel;
+    body.cache_salt = deps.cacheSalt(auth.tenant);
+    if (stream) body.stream_options = { ...clientOptions, include_usage: true };
+    ctx = {
+      requestId,
+      receivedAt,
+      endpoint: spec.endpoint,
+      tenant: auth.tenant,
+      keyId: auth.keyId,
+      model: resolved,
+      stream,
+      endUser: typeof body.user === "string" ? body.user.slice(0, 256) : undefined,
+      feature: featureOf(req),
+      promptTokensEstimate: Math.ceil(raw.length / 4),
+      maxOutputTokens: spec.streamable ? outputCap(body, auth.tenant.spec.policy.maxOutputTokens) : 0,
+    };
+    const payload = serialize(body);
+    admitting = true;
+    await deps.hooks.admit(ctx);
+    const admitted = ctx;
+    const { hooks } = deps;
+    const wantsText = hooks.wantsPayload?.(admitted) === true;
+    let text: string | undefined;
+    try {
+      const job = {
+        ctx: admitted,
+        poolRef: deps.poolRefFor(auth.tenant),
+        path: spec.path,
+        payload,
+        upstreamModel,
+        keepUsage: clientOptions?.include_usage === true,
+        headers: hooks.responseHeaders?.(admitted) ?? {},
+        collectText: wantsText,
+      };
+      ({ outcome, overheadMs, text } = await forward(deps, job, res));
+    } catch (err) {
+      // forward() answers every upstream failure itself; reaching here is a router bug, and the
+      // admitted request must still be settled.
+      deps.logger.error({ err, reqId: requestId, tenant }, "forwarding failed unexpectedly");
+      sendError(res, err);
+      const durationMs = performance.now() - receivedAt;
+      outcome = {
+        status: "upstream_error",
+        httpStatus: 500,
+        promptTokens: 0,
+        completionTokens: 0,
+        durationMs,
+      };
+      overheadMs = durationMs;
+    }
+    if (wantsText)
+      guard(deps, requestId, () => hooks.payload?.(admitted, { prompt: promptOf(body), response: text }));
+    guard(deps, requestId, () => hooks.settle(admitted, outcome));
+  } catch (err) {
+    // Rejected before admission: nothing to settle.
+    overheadMs = performance.now() - receivedAt;
+    sendError(res, err, { "x-loraplex-overhead-ms": overheadMs.toFixed(3) });
+    const status = err instanceof ApiError ? err.status : 500;
+    if (!(err instanceof ApiError)) deps.logger.error({ err, reqId: requestId, tenant }, "request failed");
+    const reason = err instanceof Error ? err.message : String(err);
+    outcome = {
+      status: "rejected",
+      httpStatus: status,
+      promptTokens: 0,
+      completionTokens: 0,
+      durationMs: overheadMs,
+      reason,
+    };
+    // A refusal by admit() is the hooks' own decision and already known to them.
+    const known = auth;
+    if (known && !admitting && deps.hooks.rejected) {
+      const r = {
+        requestId,
+        receivedAt,
+        endpoint: spec.endpoint,
+        tenant: known.tenant,
+        keyId: known.keyId,
+        model: typeof clientModel === "string" ? clientModel : undefined,
+        httpStatus: status,
+        reason: (err instanceof ApiError && err.code) || "rejected",
+      };
+      guard(deps, requestId, () => deps.hooks.rejected?.(r));
+    }
+  }
+  record(deps, spec, requestId, tenant, model, ctx, outcome, overheadMs);
+}
+
+/** Hooks must not throw; if one does anyway, the request path carries on. */
+function guard(deps: RouterDeps, requestId: string, call: () => void): void {
+  try {
+    call();
+  } catch (err) {
+    deps.logger.error({ err, reqId: requestId }, "a request hook threw");
+  }
+}
+
+/** The prompt as it goes upstream, after the tenant's policy: messages, prompt or input. */
+function promptOf(body: Record<string, unknown>): unknown {
+  return body.messages ?? body.prompt ?? body.input;
+}
+
+function record(
+  deps: RouterDeps,
+  spec: EndpointSpec,
+  requestId: string,
+  tenant: string,
+  model: string,
+  ctx: RequestContext | undefined,
+  o: Outcome,
+  overheadMs: number,
+): void {
+  const stream = ctx?.stream ?? false;
+  deps.metrics.request(tenant, model, o.httpStatus, o.durationMs, stream);
+  if (ctx && o.status !== "rejected") {
+    deps.metrics.overhead(overheadMs);
+    deps.metrics.tokens(tenant, o.promptTokens, o.completionTokens);
+    if (o.ttftMs !== undefined && stream) deps.metrics.ttft(tenant, model, o.ttftMs);
+  }
+  // Never the prompt or the completion: identifiers, sizes and timings only.
+  deps.logger.info(
+    {
+      reqId: requestId,
+      tenant,
+      keyId: ctx?.keyId,
+      endpoint: spec.endpoint,
+      model,
+      stream,
+      status: o.httpStatus,
+      outcome: o.status,
+      replica: o.replica,
+      promptTokens: o.promptTokens,
+      completionTokens: o.completionTokens,
+      ttftMs: o.ttftMs === undefined ? undefined : round(o.ttftMs),
+      durationMs: round(o.durationMs),
+      overheadMs: round(overheadMs),
+      reason: o.httpStatus >= 400 ? o.reason : undefined,
+    },
+    "request",
+  );
+}
+
+/** JSON.parse accepts nesting that JSON.stringify cannot recurse through; that is the client's 400. */
+function serialize(body: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(body);
+  } catch {
+    throw invalidBody("The request body nests too deeply.");
+  }
+}
+
+function outputCap(body: Record<string, unknown>, tenantCap: number | undefined): number {
+  const asked = body.max_completion_tokens ?? body.max_tokens;
+  if (typeof asked === "number" && asked > 0) return asked;
+  return tenantCap ?? DEFAULT_MAX_OUTPUT_TOKENS;
+}
+
+function featureOf(req: IncomingMessage): string | undefined {
+  const f = req.headers["x-loraplex-feature"];
+  return typeof f === "string" && FEATURE.test(f) ? f : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;

@@ -1,0 +1,130 @@
+// `loraplex router`: the OpenAI-compatible, tenant-aware data plane.
+// Local mode reads Tenants from a directory and engines from --engines; cluster mode (--kube)
+// watches Tenant resources and the pools' EndpointSlices. SIGTERM/SIGINT drain gracefully.
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import {
+  createRouter,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_TENANTS_DIR,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  type RouterOptions,
+} from "./create-router.ts";
+import { DEFAULT_SYSTEM_NAMESPACE } from "./scheduling/pool-ref.ts";
+
+export { createRouter, type RouterOptions, type RunningRouter } from "./create-router.ts";
+
+const USAGE = `usage: loraplex router [options]
+
+  --host ADDR               listen address (default 127.0.0.1)
+  --port N                  listen port (default 8080; 0 picks a free one)
+  --tenants-dir DIR         local mode: Tenant YAML documents, reloaded on change (default ${DEFAULT_TENANTS_DIR})
+  --engines SPEC            local mode: "<ns>/<pool>=<engineUrl>|<agentUrl>,...;<ns2>/<pool2>=..."
+  --kube                    cluster mode: Tenants and engine EndpointSlices from the Kubernetes API
+  --kubeconfig PATH         kubeconfig for --kube (default: in-cluster, else $KUBECONFIG)
+  --system-namespace NS     namespace of shared pools (default ${DEFAULT_SYSTEM_NAMESPACE})
+  --db-schema NAME          Postgres schema for the router's tables (env DATABASE_SCHEMA)
+  --max-body-bytes N        largest accepted request body (default ${DEFAULT_MAX_BODY_BYTES}); larger → 413
+  --upstream-timeout-ms N   engine headers / inter-chunk timeout (default ${DEFAULT_UPSTREAM_TIMEOUT_MS}); → 504
+  --health-interval-ms N    engine/agent probe interval (default 2000)
+  --shutdown-grace-ms N     how long in-flight requests may finish on SIGTERM (default 10000)
+
+environment: LORAPLEX_KEY_SECRET, LORAPLEX_ADMIN_TOKEN (or LORAPLEX_DEV_SECRETS=1 for local use),
+  LORAPLEX_CACHE_SALT_SECRET (default: derived from the key secret), LORAPLEX_ENGINE_API_KEY,
+  DATABASE_URL, REDIS_URL, LOG_LEVEL; metering (limits, spend caps, usage, audit, dashboard) is on
+  when LORAPLEX_METERING_CONFIG, LORAPLEX_PRICES_FILE or LORAPLEX_PRICES gives a price table
+  (LORAPLEX_ALERT_WEBHOOK_SECRET signs spend alerts)`;
+
+export async function runRouter(argv: string[]): Promise<number> {
+  let flags: ReturnType<typeof parse>;
+  try {
+    flags = parse(argv);
+  } catch (err) {
+    console.error(`loraplex router: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  // One access-log line per request: written asynchronously so a busy router coalesces lines
+  // into few writes instead of one blocking write per request; flushed before exit.
+  const out = pino.destination({ dest: 1, sync: false });
+  const logger = pino(
+    { name: "router", level: process.env.LOG_LEVEL ?? "info", base: { component: "router" } },
+    out,
+  );
+  const graceMs = flags.graceMs;
+  let router: Awaited<ReturnType<typeof createRouter>>;
+  try {
+    router = await createRouter({ ...flags.options, logger });
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, "router failed to start");
+    out.flushSync();
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal, graceMs }, "shutting down");
+      void router.close(graceMs).then(resolve);
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  out.flushSync();
+  return 0;
+}
+
+function parse(argv: string[]): { help: boolean; graceMs: number; options: RouterOptions } {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      "tenants-dir": { type: "string" },
+      engines: { type: "string" },
+      kube: { type: "boolean" },
+      kubeconfig: { type: "string" },
+      "system-namespace": { type: "string" },
+      "db-schema": { type: "string" },
+      "max-body-bytes": { type: "string" },
+      "upstream-timeout-ms": { type: "string" },
+      "health-interval-ms": { type: "string" },
+      "shutdown-grace-ms": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const kubeconfigPath = v.kubeconfig ?? process.env.KUBECONFIG;
+  return {
+    help: v.help === true,
+    graceMs: int(v["shutdown-grace-ms"], "--shutdown-grace-ms", 0) ?? 10_000,
+    options: {
+      host: v.host,
+      port: int(v.port, "--port", 0, 65_535),
+      tenantsDir: v["tenants-dir"],
+      engines: v.engines,
+      kube: v.kube ? (kubeconfigPath ? { kubeconfigPath } : { inCluster: true }) : undefined,
+      systemNamespace: v["system-namespace"],
+      dbSchema: v["db-schema"],
+      maxBodyBytes: int(v["max-body-bytes"], "--max-body-bytes", 1),
+      upstreamTimeoutMs: int(v["upstream-timeout-ms"], "--upstream-timeout-ms", 1),
+      healthIntervalMs: int(v["health-interval-ms"], "--health-interval-ms", 10),
+    },
+  };
+}
+
+function int(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`${flag} must be an integer in ${min}..${max}, got '${value}'`);
+  }
+  return n;
+}
+
+export const routerCommand = {
+  summary: "run the OpenAI-compatible, tenant-aware router",
+  run: runRouter,
+};

@@ -1,0 +1,109 @@
+// The tenant's policy, applied to a validated body before it goes upstream:
+// - the tenant's system prompt always comes first (chat: a leading system message; completions:
+//   the prompt text is prefixed with it and a blank line, as raw completions have no roles);
+// - with allowClientSystemPrompt: false, any client 'system' or 'developer' message is refused
+//   with a 400 that says so (param 'messages') instead of being dropped silently;
+// - max_tokens / max_completion_tokens are capped at maxOutputTokens, and set to it when absent
+//   (completions: to min(16, cap), keeping the API's default of 16);
+// - cache_salt is always the tenant's own (see cacheSaltFor); a client's value is overwritten.
+import { createHmac } from "node:crypto";
+import type { Tenant } from "../core/tenant.ts";
+import { deriveKey } from "./auth/secrets.ts";
+import { invalidBody } from "./errors.ts";
+import type { ChatBody, CompletionBody } from "./validate-body.ts";
+
+export {
+  type ChatBody,
+  type CompletionBody,
+  type EmbeddingBody,
+  validateChatBody,
+  validateCompletionBody,
+  validateEmbeddingBody,
+} from "./validate-body.ts";
+
+/** OpenAI's (and vLLM's) default max_tokens for /v1/completions. */
+export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
+
+export type PolicyResult<T> = {
+  /** The same object, changed in place. */
+  body: T;
+  /** The output cap sent upstream; undefined when neither client nor tenant set one (chat). */
+  maxOutputTokens: number | undefined;
+};
+
+export function applyChatPolicy(tenant: Tenant, body: ChatBody, cacheSalt?: string): PolicyResult<ChatBody> {
+  const { systemPrompt, allowClientSystemPrompt, maxOutputTokens: cap } = tenant.spec.policy;
+  if (!allowClientSystemPrompt) {
+    const i = body.messages.findIndex((m) => m.role === "system" || m.role === "developer");
+    if (i >= 0) {
+      throw invalidBody(
+        `This tenant does not allow client system prompts: messages[${i}] has role '${body.messages[i]!.role}'. ` +
+          "The tenant's own system prompt is applied by the platform; send user and assistant messages only.",
+        "messages",
+      );
+    }
+  }
+  if (systemPrompt) body.messages.unshift({ role: "system", content: systemPrompt });
+  if (cap !== undefined) {
+    let present = false;
+    if (body.max_tokens != null) {
+      body.max_tokens = Math.min(body.max_tokens, cap);
+      present = true;
+    }
+    if (body.max_completion_tokens != null) {
+      body.max_completion_tokens = Math.min(body.max_completion_tokens, cap);
+      present = true;
+    }
+    if (!present) body.max_tokens = cap;
+  }
+  if (cacheSalt !== undefined) body.cache_salt = cacheSalt;
+  // vLLM reads max_completion_tokens first, then max_tokens.
+  return { body, maxOutputTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined };
+}
+
+export function applyCompletionPolicy(
+  tenant: Tenant,
+  body: CompletionBody,
+  cacheSalt?: string,
+): PolicyResult<CompletionBody> {
+  const { systemPrompt, maxOutputTokens: cap } = tenant.spec.policy;
+  if (systemPrompt) body.prompt = prefixPrompt(body.prompt, `${systemPrompt}\n\n`);
+  const asked = body.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS;
+  const effective = cap === undefined ? asked : Math.min(asked, cap);
+  if (cap !== undefined || body.max_tokens != null) body.max_tokens = effective;
+  if (cacheSalt !== undefined) body.cache_salt = cacheSalt;
+  return { body, maxOutputTokens: effective };
+}
+
+function prefixPrompt(prompt: CompletionBody["prompt"], prefix: string): CompletionBody["prompt"] {
+  if (typeof prompt === "string") return prefix + prompt;
+  if (prompt.every((p) => typeof p === "string")) return prompt.map((p) => prefix + p);
+  // Token ids cannot be prefixed with text without the engine's tokenizer.
+  throw invalidBody(
+    "This tenant has a system prompt, so the prompt must be text; token-id prompts are not accepted.",
+    "prompt",
+  );
+}
+
+/**
+ * The tenant's vLLM cache_salt: HMAC-SHA256 of the tenant name under a key derived from the
+ * server secret, 256 bits as base64url. Stable, so a tenant's requests share prefix-cache
+ * blocks; unguessable and distinct per tenant, so tenants never share (or probe) each other's.
+ */
+export function cacheSaltFor(tenantName: string, secret: Buffer | string): string {
+  return createHmac("sha256", deriveKey(secret, "cache-salt")).update(tenantName).digest("base64url");
+}
+
+/** cacheSaltFor with the derived key and each tenant's salt computed once. */
+export function createCacheSalter(secret: Buffer | string): (tenantName: string) => string {
+  const key = deriveKey(secret, "cache-salt");
+  const memo = new Map<string, string>();
+  return (tenantName) => {
+    let salt = memo.get(tenantName);
+    if (salt === undefined) {
+      salt = createHmac("sha256", key).update(tenantName).digest("base64url");
+      memo.set(tenantName, salt);
+    }
+    return salt;
+  };
+}

@@ -1,0 +1,128 @@
+import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { parseTenant } from "../../core/tenant.ts";
+import { endpointsFromSlices } from "./discovery-endpointslices.ts";
+import { parseEnginesFlag } from "./discovery-static.ts";
+import { parseEngineMetrics } from "./engine-metrics.ts";
+import { parsePoolRef, poolRefFor } from "./pool-ref.ts";
+import { applyInventory, markResident, newReplica } from "./replica-state.ts";
+
+describe("poolRefFor", () => {
+  const tenant = (spec: Record<string, unknown>) => {
+    const r = parseTenant({
+      apiVersion: "loraplex.io/v1alpha1",
+      kind: "Tenant",
+      metadata: { name: "globex" },
+      spec: { models: ["m"], ...spec },
+    });
+    if (!r.ok) throw new Error(r.error);
+    return r.tenant;
+  };
+  it("maps shared tenants to the system namespace and dedicated ones to their own", () => {
+    expect(poolRefFor(tenant({}), "loraplex-system")).toBe("loraplex-system/shared");
+    expect(poolRefFor(tenant({ pool: "big" }), "sys")).toBe("sys/big");
+    expect(poolRefFor(tenant({ tier: "dedicated", dedicated: { replicas: 1 } }), "sys")).toBe(
+      "tenant-globex/engine",
+    );
+  });
+  it("rejects malformed refs", () => {
+    expect(parsePoolRef("a/b")).toEqual({ namespace: "a", name: "b" });
+    for (const bad of ["ab", "/b", "a/", "A/b", "a/b/c"])
+      expect(() => parsePoolRef(bad)).toThrow(/namespace/);
+  });
+});
+
+describe("parseEnginesFlag", () => {
+  it("parses pools of engine|agent pairs", () => {
+    const got = parseEnginesFlag(
+      "loraplex-system/shared=http://127.0.0.1:8000|http://127.0.0.1:8001, http://127.0.0.1:8010/|http://127.0.0.1:8011;tenant-globex/engine=http://127.0.0.1:8020|http://127.0.0.1:8021",
+    );
+    expect([...got.keys()]).toEqual(["loraplex-system/shared", "tenant-globex/engine"]);
+    expect(got.get("loraplex-system/shared")).toEqual([
+      { engineUrl: "http://127.0.0.1:8000", agentUrl: "http://127.0.0.1:8001" },
+      { engineUrl: "http://127.0.0.1:8010", agentUrl: "http://127.0.0.1:8011" },
+    ]);
+  });
+  it("names what is wrong", () => {
+    expect(() => parseEnginesFlag("shared=http://a|http://b")).toThrow(/<namespace>\/<pool>/);
+    expect(() => parseEnginesFlag("ns/p=http://a")).toThrow(/<engineUrl>\|<agentUrl>/);
+    expect(() => parseEnginesFlag("ns/p=ftp://a|http://b")).toThrow(/http/);
+    expect(() => parseEnginesFlag("ns/p=http://a/v1|http://b")).toThrow(/bare origin/);
+    expect(() => parseEnginesFlag("ns/p=http://a|http://b;ns/q=http://a|http://c")).toThrow(/twice/);
+    expect(() => parseEnginesFlag("ns/p=")).toThrow(/no replicas/);
+  });
+});
+
+describe("parseEngineMetrics", () => {
+  it("sums load and reads the newest lora_requests_info series", () => {
+    const text = [
+      "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+      "# TYPE vllm:num_requests_running gauge",
+      'vllm:num_requests_running{model_name="m",engine="0"} 3',
+      'vllm:num_requests_waiting{model_name="m",engine="0"} 2.0',
+      'vllm:num_requests_running_total{model_name="m"} 99',
+      'vllm:lora_requests_info{max_lora="4",waiting_lora_adapters="",running_lora_adapters="old"} 1700000000.5',
+      'vllm:lora_requests_info{max_lora="4",waiting_lora_adapters="c",running_lora_adapters="a,b"} 1700000001.25',
+    ].join("\n");
+    expect(parseEngineMetrics(text)).toEqual({
+      running: 3,
+      waiting: 2,
+      maxLoras: 4,
+      activeAdapters: ["a", "b", "c"],
+    });
+  });
+  it("copes with an engine that has no LoRA series", () => {
+    expect(parseEngineMetrics("vllm:num_requests_running 1\n")).toEqual({
+      running: 1,
+      waiting: 0,
+      maxLoras: undefined,
+      activeAdapters: [],
+    });
+  });
+});
+
+describe("applyInventory", () => {
+  it("replaces residency but keeps names confirmed after the inventory was asked for", () => {
+    const r = newReplica("ns/p", "http://e", "http://a");
+    markResident(r, "old", 1);
+    markResident(r, "loaded-meanwhile", 20);
+    applyInventory(r, ["x", "y"], 10);
+    expect([...r.resident].sort()).toEqual(["loaded-meanwhile", "x", "y"]);
+    applyInventory(r, [], 30);
+    expect(r.resident.size).toBe(0);
+  });
+});
+
+describe("endpointsFromSlices", () => {
+  const slice = (ns: string, service: string, extra: Partial<V1EndpointSlice> = {}): V1EndpointSlice => ({
+    addressType: "IPv4",
+    metadata: { name: `${service}-x`, namespace: ns, labels: { "kubernetes.io/service-name": service } },
+    ports: [
+      { name: "http", port: 8000 },
+      { name: "agent", port: 8001 },
+    ],
+    endpoints: [
+      { addresses: ["10.0.0.1"] },
+      { addresses: ["10.0.0.2"], conditions: { ready: false } },
+      { addresses: ["10.0.0.3"], conditions: { ready: true, terminating: true } },
+    ],
+    ...extra,
+  });
+  it("takes ready endpoints of this namespace's service only", () => {
+    const got = endpointsFromSlices(
+      [slice("a", "shared-engine"), slice("b", "shared-engine"), slice("a", "other-engine")],
+      "a",
+      "shared-engine",
+    );
+    expect(got).toEqual([{ engineUrl: "http://10.0.0.1:8000", agentUrl: "http://10.0.0.1:8001" }]);
+  });
+  it("needs both named ports and brackets IPv6", () => {
+    expect(endpointsFromSlices([slice("a", "s", { ports: [{ name: "http", port: 1 }] })], "a", "s")).toEqual(
+      [],
+    );
+    const v6 = slice("a", "s", { addressType: "IPv6", endpoints: [{ addresses: ["fd00::1"] }] });
+    expect(endpointsFromSlices([v6], "a", "s")).toEqual([
+      { engineUrl: "http://[fd00::1]:8000", agentUrl: "http://[fd00::1]:8001" },
+    ]);
+  });
+});

@@ -1,0 +1,136 @@
+// The router's HTTP server. The hot-path endpoints are dispatched straight from node:http (no
+// framework in the way of every request); everything else (admin API, later usage/dashboard)
+// goes to an express app mounted as the fallback handler.
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type Server, type ServerResponse } from "node:http";
+import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import { ApiError, sendError } from "./errors.ts";
+import { handleChatCompletions } from "./handlers/chat-completions.ts";
+import { handleCompletions } from "./handlers/completions.ts";
+import type { RouterDeps } from "./handlers/deps.ts";
+import { handleEmbeddings } from "./handlers/embeddings.ts";
+import { handleModels } from "./handlers/models.ts";
+
+export type Readiness = { ready: boolean; reasons: string[] };
+
+export type ServerOptions = {
+  deps: RouterDeps;
+  readiness(): Readiness;
+  /** Express routers (admin API, usage API, dashboard...) mounted at the root of the fallback app. */
+  routers?: Router[];
+};
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const MODEL_PATH = "/v1/models/";
+
+export function createRouterServer(opts: ServerOptions): Server {
+  const { deps } = opts;
+  const app = fallbackApp(opts);
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    const receivedAt = performance.now();
+    const requestId = requestIdFor(req.headers["x-request-id"]);
+    // The client sees its own id echoed (or ours when it sent none or a bad one); set once here
+    // so every answer carries it, whichever handler writes it.
+    res.setHeader("x-request-id", requestId.echo);
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    let handled: Promise<void> | undefined;
+    if (req.method === "POST") {
+      if (path === "/v1/chat/completions")
+        handled = handleChatCompletions(deps, req, res, receivedAt, requestId.id);
+      else if (path === "/v1/completions")
+        handled = handleCompletions(deps, req, res, receivedAt, requestId.id);
+      else if (path === "/v1/embeddings")
+        handled = handleEmbeddings(deps, req, res, receivedAt, requestId.id);
+    } else if (req.method === "GET") {
+      if (path === "/v1/models") handled = handleModels(deps, req, res, receivedAt, requestId.id);
+      else if (path.startsWith(MODEL_PATH) && path.length > MODEL_PATH.length) {
+        const id = safeDecode(path.slice(MODEL_PATH.length));
+        handled = handleModels(deps, req, res, receivedAt, requestId.id, id);
+      } else if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+      else if (path === "/readyz") return readyz(res, opts.readiness());
+      else if (path === "/metrics") handled = metrics(deps, res);
+    }
+    if (handled) {
+      handled.catch((err) => {
+        deps.logger.error({ err, reqId: requestId.id }, "unhandled error on the request path");
+        sendError(res, err);
+      });
+      return;
+    }
+    app(req, res);
+  });
+  // Slow-loris bound for headers; bodies are bounded by size, and streams may run for minutes.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0;
+  return server;
+}
+
+function fallbackApp(opts: ServerOptions): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  for (const router of opts.routers ?? []) app.use(router);
+  app.use((req: Request, res: Response) => {
+    const known = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"];
+    const e = known.includes(req.path)
+      ? new ApiError(405, `Method ${req.method} is not allowed on ${req.path}.`, {
+          code: "method_not_allowed",
+        })
+      : new ApiError(404, `Unknown path: ${req.method} ${req.path}`, { code: "unknown_url" });
+    sendError(res, e);
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    // express's body parsers tag their errors with an HTTP status (400 bad JSON, 413 too large).
+    const status = (err as { status?: unknown }).status;
+    if (!(err instanceof ApiError) && typeof status === "number" && status >= 400 && status < 500) {
+      sendError(res, new ApiError(status, (err as Error).message));
+      return;
+    }
+    if (!(err instanceof ApiError)) opts.deps.logger.error({ err }, "admin/API handler failed");
+    sendError(res, err);
+  });
+  return app;
+}
+
+/**
+ * A sane client id is echoed back and starts the router's own id, `<client id>-<8 hex>`, which is
+ * what logs, engines and hooks see: clients reuse ids, while engines (vLLM refuses a request id
+ * that is already running) and metering (leases and reservations are keyed by it) need unique ones.
+ */
+function requestIdFor(given: string | string[] | undefined): { id: string; echo: string } {
+  if (typeof given === "string" && SANE_REQUEST_ID.test(given)) {
+    return { id: `${given}-${randomBytes(4).toString("hex")}`, echo: given };
+  }
+  const id = randomUUID();
+  return { id, echo: id };
+}
+
+function readyz(res: ServerResponse, r: Readiness): void {
+  sendJson(
+    res,
+    r.ready ? 200 : 503,
+    r.ready ? { status: "ready" } : { status: "not ready", reasons: r.reasons },
+  );
+}
+
+async function metrics(deps: RouterDeps, res: ServerResponse): Promise<void> {
+  const text = await deps.metrics.registry.metrics();
+  res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
+  res.end(text);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

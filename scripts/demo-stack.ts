@@ -1,0 +1,237 @@
+// The local stack behind `make demo` and `make dev`: local services, the sample tenants'
+// adapters generated and uploaded to S3, engine simulators each with an adapter agent (two for
+// the shared pool, one for globex's dedicated pool), the router in local mode over
+// manifests/samples/, and an API key per tenant. Every process it starts, it stops.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { loadServiceConfig } from "../core/config.ts";
+import { writeAdapter } from "../core/peft.ts";
+import { createS3Client, parseS3Uri } from "../core/s3.ts";
+import type { Tenant } from "../core/tenant.ts";
+import { loadTenantDir } from "../router/tenants/dir-source.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+export const SAMPLES = join(ROOT, "manifests/samples");
+const STATE = join(ROOT, ".loraplex/demo");
+
+export type Replica = { name: string; engineUrl: string; agentUrl: string };
+export type Stack = {
+  routerUrl: string;
+  adminToken: string;
+  tenants: Tenant[];
+  keys: Record<string, string>;
+  replicas: Replica[];
+  /** Router log lines (JSON) read so far. */
+  routerLog(): string;
+  stop(): Promise<void>;
+};
+
+type Proc = { name: string; child: ChildProcess; exited: Promise<void>; output(): string };
+
+export async function startStack(opts: {
+  routerPort?: number;
+  schema: string;
+  say(msg: string): void;
+}): Promise<Stack> {
+  const { say } = opts;
+  const procs: Proc[] = [];
+  const stopAll = async () => {
+    for (const p of procs.reverse()) await stopProc(p);
+  };
+  try {
+    const servicesWereUp = !execFileSync("bash", ["scripts/services.sh", "status"], { cwd: ROOT })
+      .toString()
+      .includes("down");
+    say("starting local services (PostgreSQL, Redis, S3)");
+    execFileSync("bash", ["scripts/services.sh", "up"], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    await mkdir(STATE, { recursive: true });
+
+    const { tenants, problems } = await loadTenantDir(SAMPLES);
+    if (problems.length) throw new Error(`invalid sample tenants: ${JSON.stringify(problems)}`);
+    const baseModel = tenants[0]!.spec.models[0]!;
+    say(`generating and uploading ${tenants.flatMap((t) => t.spec.adapters).length} sample adapters to S3`);
+    await uploadAdapters(tenants);
+
+    const shared = ["shared-1", "shared-2"];
+    const dedicated = tenants.filter((t) => t.spec.tier === "dedicated").map((t) => `${t.metadata.name}-1`);
+    say(`starting ${shared.length + dedicated.length} engine simulators, each with an adapter agent`);
+    const replicas = await Promise.all(
+      [...shared, ...dedicated].map((name) => startReplica(name, baseModel, procs)),
+    );
+    const flag = (rs: Replica[]) => rs.map((r) => `${r.engineUrl}|${r.agentUrl}`).join(",");
+    const engines = [
+      `loraplex-system/shared=${flag(replicas.filter((r) => shared.includes(r.name)))}`,
+      ...tenants
+        .filter((t) => t.spec.tier === "dedicated")
+        .map(
+          (t) =>
+            `tenant-${t.metadata.name}/engine=${flag(replicas.filter((r) => r.name.startsWith(`${t.metadata.name}-`)))}`,
+        ),
+    ].join(";");
+
+    const adminToken = `lpxadm_${randomBytes(24).toString("base64url")}`;
+    const port = opts.routerPort ?? (await freePort());
+    const routerUrl = `http://127.0.0.1:${port}`;
+    say(`starting the router on ${routerUrl} (local mode, tenants from manifests/samples/)`);
+    const router = launch(
+      "router",
+      ["router", "--port", String(port), "--tenants-dir", SAMPLES, "--engines", engines],
+      {
+        LORAPLEX_DEV_SECRETS: "1",
+        LORAPLEX_ADMIN_TOKEN: adminToken,
+        DATABASE_SCHEMA: opts.schema,
+        LOG_LEVEL: "info",
+      },
+    );
+    procs.push(router);
+    await waitUp(router, `${routerUrl}/readyz`);
+
+    const keys: Record<string, string> = {};
+    for (const t of tenants) {
+      const r = await fetch(`${routerUrl}/admin/v1/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ tenant: t.metadata.name, name: "demo" }),
+      });
+      if (r.status !== 201) throw new Error(`creating a key for ${t.metadata.name}: ${await r.text()}`);
+      keys[t.metadata.name] = ((await r.json()) as { key: string }).key;
+    }
+    return {
+      routerUrl,
+      adminToken,
+      tenants,
+      keys,
+      replicas,
+      routerLog: router.output,
+      async stop() {
+        await stopAll();
+        if (!servicesWereUp)
+          execFileSync("bash", ["scripts/services.sh", "down"], { cwd: ROOT, stdio: "ignore" });
+      },
+    };
+  } catch (err) {
+    for (const p of procs) {
+      const tail = p.output().split("\n").slice(-15).join("\n");
+      if (tail.trim()) console.error(`--- last output of ${p.name} ---\n${tail}`);
+    }
+    await stopAll();
+    throw err;
+  }
+}
+
+async function uploadAdapters(tenants: Tenant[]): Promise<void> {
+  const cfg = loadServiceConfig();
+  const s3 = createS3Client(cfg);
+  const dir = await mkdtemp(join(STATE, "adapters-"));
+  try {
+    for (const t of tenants) {
+      for (const a of t.spec.adapters) {
+        const target = parseS3Uri(a.source);
+        if (!target) throw new Error(`adapter source ${a.source} is not an s3:// URI`);
+        const local = join(dir, t.metadata.name, a.name, String(a.version));
+        await writeAdapter(local, {
+          baseModel: a.baseModel,
+          seed: `${t.metadata.name}/${a.name}/${a.version}`,
+        });
+        const prefix = target.key.endsWith("/") ? target.key : `${target.key}/`;
+        for (const file of await readdir(local)) {
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: target.bucket,
+              Key: `${prefix}${file}`,
+              Body: await readFile(join(local, file)),
+            }),
+          );
+        }
+      }
+    }
+  } finally {
+    s3.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function startReplica(name: string, model: string, procs: Proc[]): Promise<Replica> {
+  const [enginePort, agentPort] = [await freePort(), await freePort()];
+  const engineUrl = `http://127.0.0.1:${enginePort}`;
+  const agentUrl = `http://127.0.0.1:${agentPort}`;
+  const engine = launch(`${name}-engine`, [
+    "engine-sim",
+    "--port",
+    String(enginePort),
+    "--model",
+    model,
+    "--max-loras",
+    "4",
+  ]);
+  procs.push(engine);
+  await waitUp(engine, `${engineUrl}/health`);
+  const cacheDir = await mkdtemp(join(STATE, `${name}-cache-`));
+  const agent = launch(`${name}-agent`, [
+    ...["agent", "--port", String(agentPort), "--engine-url", engineUrl],
+    ...["--cache-dir", cacheDir, "--base-model", model],
+  ]);
+  const exited = agent.exited.then(() => rm(cacheDir, { recursive: true, force: true }));
+  procs.push({ ...agent, exited });
+  await waitUp(agent, `${agentUrl}/health`);
+  return { name, engineUrl, agentUrl };
+}
+
+/** Spawns `loraplex <args>`, keeping its output in memory and in .loraplex/demo/<name>.log. */
+function launch(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [join(ROOT, "bin/loraplex.js"), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const file = createWriteStream(join(STATE, `${name}.log`));
+  let out = "";
+  const keep = (b: Buffer) => {
+    file.write(b);
+    out += b.toString();
+    if (out.length > 1_000_000) out = out.slice(-500_000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<void>((r) => child.once("exit", () => file.end(() => r())));
+  return { name, child, exited, output: () => out };
+}
+
+async function waitUp(p: Proc, url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (p.child.exitCode !== null) throw new Error(`${p.name} exited with code ${p.child.exitCode}`);
+    if ((await fetch(url).catch(() => undefined))?.ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${p.name} was not ready at ${url} within ${timeoutMs / 1000} s`);
+}
+
+async function stopProc(p: Proc): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) {
+    p.child.kill("SIGTERM");
+    const t = setTimeout(() => p.child.kill("SIGKILL"), 10_000);
+    await p.exited;
+    clearTimeout(t);
+  }
+  await p.exited;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.on("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
