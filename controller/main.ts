@@ -4,14 +4,18 @@
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger } from "../core/log.ts";
+import { migrate } from "../core/migrate.ts";
+import { createRedis } from "../core/redis.ts";
 import { createS3Client } from "../core/s3.ts";
+import { eraseTenantData } from "../router/metering/erasure.ts";
+import { createKeySpace } from "../router/metering/redis-keys.ts";
 import { startHealthServer } from "./health.ts";
 import { createKubeClient, loadKubeConfig } from "./kube/client.ts";
 import { createLeaderElector, validateLeaderTimings } from "./leader-election.ts";
 import { runManager } from "./manager.ts";
 import { createControllerMetrics } from "./metrics.ts";
 import { CONTROLLER_USAGE, type ControllerOptions, parseControllerOptions } from "./options.ts";
-import { createTableRowEraser, createTenantEraser } from "./tenant/erasure.ts";
+import { createTenantEraser } from "./tenant/erasure.ts";
 import { createEventRecorder } from "./tenant/events.ts";
 
 export const controllerCommand = {
@@ -41,9 +45,18 @@ async function runController(
   const log = createLogger("controller", env.LOG_LEVEL);
   const metrics = createControllerMetrics();
   const client = await createKubeClient(loadKubeConfig(opts.kubeconfig), { observe: metrics.observeRequest });
-  const pg = createPgPool(env, { max: 2, schema: env.DATABASE_SCHEMA });
+  const schema = env.DATABASE_SCHEMA;
+  const pg = createPgPool(env, { max: 2, schema });
+  // Erasure deletes from every tenant table, so they must exist even where no router has run yet.
+  await migrate(pg, { schema, log });
+  const redis = createRedis(env);
+  const keys = createKeySpace(schema ? `loraplex:${schema}:` : "loraplex:");
   const s3 = createS3Client(env);
-  const eraser = createTenantEraser({ client, s3, eraseTenantRows: createTableRowEraser(pg) });
+  const eraser = createTenantEraser({
+    client,
+    s3,
+    eraseTenantRows: async (tenant) => ({ ...(await eraseTenantData(pg, redis, tenant, { keys })) }),
+  });
   const events = createEventRecorder(client, opts.config.identity, log);
 
   const stop = new AbortController();
@@ -113,6 +126,7 @@ async function runController(
     await health.close();
     await client.close();
     await pg.end().catch(() => {});
+    redis.disconnect();
     s3.destroy();
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);

@@ -2,7 +2,6 @@
 // namespace. The Tenant's finalizer is removed only once all three are done, so a failure keeps
 // the Tenant (and the record that erasure is owed) until a retry succeeds.
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import type pg from "pg";
 import { tenantPrefix } from "../../core/storage-layout.ts";
 import { tenantNamespace } from "../context.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -76,39 +75,5 @@ export function createTenantEraser(deps: {
     },
 
     deleteRows: (tenant) => deps.eraseTenantRows(tenant),
-  };
-}
-
-// Tables with tenant data that exist today, each with its tenant column. The metering issue's
-// erasure function (usage, audit, files...) replaces this list when it lands.
-const TENANT_TABLES = [{ table: "api_keys", column: "tenant" }];
-
-/**
- * Row erasure for the tables that exist so far: deletes the tenant's rows from each listed
- * table that is present in the connection's schema, in one transaction.
- */
-export function createTableRowEraser(pool: pg.Pool): EraseTenantRows {
-  return async (tenant) => {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      const counts: Record<string, number> = {};
-      for (const { table, column } of TENANT_TABLES) {
-        const { rows } = await client.query<{ present: boolean }>(
-          "SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL AS present",
-          [table],
-        );
-        if (!rows[0]?.present) continue;
-        const res = await client.query(`DELETE FROM "${table}" WHERE "${column}" = $1`, [tenant]);
-        counts[table] = res.rowCount ?? 0;
-      }
-      await client.query("COMMIT");
-      return counts;
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
   };
 }

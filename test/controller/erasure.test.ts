@@ -102,7 +102,7 @@ describe("tenant deletion", () => {
 
     const erased = (await eventsFor(name)).find((e) => e.reason === "Erased");
     expect(erased?.message).toContain(`5 object(s) under s3://${cfg.S3_BUCKET}/tenants/${name}/`);
-    expect(erased?.message).toContain("api_keys=2");
+    expect(erased?.message).toContain("apiKeys=2");
     expect(erased?.message).toContain(`namespace tenant-${name} deleted`);
   }, 180_000);
 
