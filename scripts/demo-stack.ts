@@ -1,19 +1,26 @@
 // The local stack behind `make demo` and `make dev`: local services, the sample tenants'
 // adapters generated and uploaded to S3, engine simulators each with an adapter agent (two for
 // the shared pool, one for globex's dedicated pool), the router in local mode over
-// manifests/samples/, and an API key per tenant. Every process it starts, it stops.
+// manifests/samples/ (or a copy with the caller's limit overrides), metering on (demo-metering.ts),
+// and an API key per tenant. Every process it starts, it stops.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { loadServiceConfig } from "../core/config.ts";
 import { writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { loadTenantDir } from "../router/tenants/dir-source.ts";
+import {
+  type LimitOverrides,
+  resetMeteringState,
+  writeMeteringConfig,
+  writeTenantsDir,
+} from "./demo-metering.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 export const SAMPLES = join(ROOT, "manifests/samples");
@@ -22,6 +29,8 @@ const STATE = join(ROOT, ".loraplex/demo");
 export type Replica = { name: string; engineUrl: string; agentUrl: string };
 export type Stack = {
   routerUrl: string;
+  /** The tenant dashboard: open it and sign in with a tenant's key. */
+  dashboardUrl: string;
   adminToken: string;
   tenants: Tenant[];
   keys: Record<string, string>;
@@ -36,6 +45,10 @@ type Proc = { name: string; child: ChildProcess; exited: Promise<void>; output()
 export async function startStack(opts: {
   routerPort?: number;
   schema: string;
+  /** Demo-only changes to the sample tenants' spend caps; manifests/samples/ is never edited. */
+  limits?: LimitOverrides;
+  /** Start with nothing spent or recorded: drop the schema and Redis keys of an earlier run. */
+  fresh?: boolean;
   say(msg: string): void;
 }): Promise<Stack> {
   const { say } = opts;
@@ -53,8 +66,13 @@ export async function startStack(opts: {
       stdio: ["ignore", "ignore", "inherit"],
     });
     await mkdir(STATE, { recursive: true });
+    if (opts.fresh) await resetMeteringState(opts.schema);
 
-    const { tenants, problems } = await loadTenantDir(SAMPLES);
+    // Without overrides the router watches manifests/samples/ itself, so edits there reload live.
+    const overrides = opts.limits ?? {};
+    const tenantsDir = Object.keys(overrides).length ? join(STATE, "tenants") : SAMPLES;
+    if (tenantsDir !== SAMPLES) await writeTenantsDir(SAMPLES, tenantsDir, overrides);
+    const { tenants, problems } = await loadTenantDir(tenantsDir);
     if (problems.length) throw new Error(`invalid sample tenants: ${JSON.stringify(problems)}`);
     const baseModel = tenants[0]!.spec.models[0]!;
     say(`generating and uploading ${tenants.flatMap((t) => t.spec.adapters).length} sample adapters to S3`);
@@ -80,11 +98,16 @@ export async function startStack(opts: {
     const adminToken = `lpxadm_${randomBytes(24).toString("base64url")}`;
     const port = opts.routerPort ?? (await freePort());
     const routerUrl = `http://127.0.0.1:${port}`;
-    say(`starting the router on ${routerUrl} (local mode, tenants from manifests/samples/)`);
+    const meteringConfig = await writeMeteringConfig(STATE, tenants);
+    say(
+      `starting the router on ${routerUrl} (local mode, tenants from ${relative(ROOT, tenantsDir)}/, metering on: ` +
+        `${relative(ROOT, meteringConfig)})`,
+    );
     const router = launch(
       "router",
-      ["router", "--port", String(port), "--tenants-dir", SAMPLES, "--engines", engines],
+      ["router", "--port", String(port), "--tenants-dir", tenantsDir, "--engines", engines],
       {
+        LORAPLEX_METERING_CONFIG: meteringConfig,
         LORAPLEX_DEV_SECRETS: "1",
         LORAPLEX_ADMIN_TOKEN: adminToken,
         DATABASE_SCHEMA: opts.schema,
@@ -106,6 +129,7 @@ export async function startStack(opts: {
     }
     return {
       routerUrl,
+      dashboardUrl: `${routerUrl}/dashboard`,
       adminToken,
       tenants,
       keys,

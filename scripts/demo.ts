@@ -1,17 +1,24 @@
 // `make demo` (node scripts/demo.ts): brings up the local stack (see demo-stack.ts), walks
 // through it with the official `openai` client — base model and adapters for each sample tenant,
-// streamed and not, and acme failing to see or use globex's adapter — prints a summary table and
-// stops everything it started. Exits 0 only if every step behaved as described.
-// `make dev` (node scripts/demo.ts --dev): the same stack in the foreground; writes
-// .loraplex/dev.json with the router URL, admin token and per-tenant keys, removed on exit.
+// streamed and not, and acme failing to see or use globex's adapter — prints a summary table,
+// then the metering part (demo-usage.ts): per-tenant usage and costs read back through the
+// tenant-facing Usage/Costs API, and acme (given a tiny daily cap for the demo only) sending
+// requests until the cap refuses one. It stops everything it started and exits 0 only if every
+// step behaved as described.
+// `make dev` (node scripts/demo.ts --dev): the same stack in the foreground, the sample caps
+// unchanged; writes .loraplex/dev.json with the router and dashboard URLs, admin token and
+// per-tenant keys, removed on exit.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
 import { type Stack, startStack } from "./demo-stack.ts";
+import { driveTraffic, hitSpendCap, printUsage, tenantUsage } from "./demo-usage.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DEV_JSON = join(ROOT, ".loraplex/dev.json");
 const say = (msg: string) => console.log(`• ${msg}`);
+/** The tenant that reaches its daily spend cap in the demo, and that cap (USD; the sample's is $100). */
+const CAPPED = { tenant: "acme", dailySpendUSD: 0.005 };
 
 type Row = {
   tenant: string;
@@ -154,6 +161,7 @@ function printTable(rows: Row[]): void {
 async function dev(stack: Stack): Promise<void> {
   const info = {
     routerUrl: stack.routerUrl,
+    dashboardUrl: stack.dashboardUrl,
     adminToken: stack.adminToken,
     tenants: Object.fromEntries(
       stack.tenants.map((t) => [
@@ -170,6 +178,7 @@ async function dev(stack: Stack): Promise<void> {
   await mkdir(join(ROOT, ".loraplex"), { recursive: true });
   await writeFile(DEV_JSON, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   console.log(JSON.stringify(info, null, 2));
+  say(`dashboard: ${stack.dashboardUrl} (sign in with a tenant's apiKey)`);
   say(`written to ${DEV_JSON}; logs in .loraplex/demo/*.log; Ctrl-C stops everything`);
   await new Promise<void>((r) => {
     process.once("SIGINT", r);
@@ -178,17 +187,32 @@ async function dev(stack: Stack): Promise<void> {
   await rm(DEV_JSON, { force: true });
 }
 
+async function demo(stack: Stack): Promise<void> {
+  const rows = await walkthrough(stack);
+  printTable(rows);
+  const served: Record<string, number> = {};
+  for (const r of rows) served[r.tenant] = (served[r.tenant] ?? 0) + 1;
+  for (const [tenant, n] of Object.entries(await driveTraffic(stack, say)))
+    served[tenant] = (served[tenant] ?? 0) + n;
+  say("waiting for the usage spool to reach Postgres, then reading each tenant's usage with its own key");
+  printUsage(await tenantUsage(stack, served));
+  await hitSpendCap(stack, CAPPED.tenant, say);
+  say(`dashboard: ${stack.dashboardUrl} (sign in with a tenant's API key; \`make dev\` keeps it up)`);
+}
+
 async function main(): Promise<number> {
   const devMode = process.argv.includes("--dev");
   const port = process.env.LORAPLEX_DEV_PORT ? Number(process.env.LORAPLEX_DEV_PORT) : undefined;
   const stack = await startStack({
     schema: devMode ? "loraplex_dev" : "loraplex_demo",
     routerPort: port,
+    limits: devMode ? {} : { [CAPPED.tenant]: { dailySpendUSD: CAPPED.dailySpendUSD } },
+    fresh: !devMode,
     say,
   });
   try {
     if (devMode) await dev(stack);
-    else printTable(await walkthrough(stack));
+    else await demo(stack);
     return 0;
   } catch (err) {
     console.error(`demo failed: ${(err as Error).message}`);
