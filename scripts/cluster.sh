@@ -99,6 +99,8 @@ build() { # prints the bin directory on stdout
   mv "$tmp" "$dir/bin"
   exec 9>&-
   note "built in $((SECONDS - start))s: $(cd "$dir/bin" && du -sh -- * | tr '\t\n' '= ' )"
+  # Each change to the Go sources makes a new ~230 MB folder; keep only the two newest builds.
+  (cd "$(dirname "$dir")" && ls -1dt -- cluster-*/ 2>/dev/null | tail -n +3 | xargs -r rm -rf --)
   echo "$dir/bin"
 }
 
