@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { freePort } from "../support/process.ts";
 import { startTestCluster } from "./cluster.ts";
 
 declare module "vitest" {
@@ -18,7 +19,13 @@ let stopCluster: (() => Promise<void>) | undefined;
 export async function setup(project: TestProject): Promise<void> {
   // Idempotent: starts Postgres, Redis and the S3 server only if they are not already up.
   execFileSync("bash", ["scripts/services.sh", "up"], { stdio: ["ignore", "ignore", "inherit"] });
-  const cluster = await startTestCluster({ dataDir: mkdtempSync(join(tmpdir(), "loraplex-cluster-")) });
+  // Free ports, so two test runs on one machine (two checkouts, a benchmark) never collide.
+  const cluster = await startTestCluster({
+    dataDir: mkdtempSync(join(tmpdir(), "loraplex-cluster-")),
+    port: await freePort(),
+    etcdPort: await freePort(),
+    etcdPeerPort: await freePort(),
+  });
   stopCluster = cluster.stop;
   project.provide("kubeconfigPath", cluster.kubeconfigPath);
   project.provide("kubectl", cluster.kubectl);
