@@ -14,6 +14,7 @@ import { listModels } from "./api/models.ts";
 import { createKeyStore, revocationChannel } from "./auth/api-keys.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { loadAdminToken, loadKeySecret } from "./auth/secrets.ts";
+import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
 import type { RouterDeps, RouterHooks } from "./handlers/deps.ts";
 import { prepareBody } from "./handlers/prepare-body.ts";
@@ -189,12 +190,16 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       if (!pools.replicas().some((r) => r.healthy)) reasons.push("no healthy engine replica");
       return { ready: reasons.length === 0, reasons };
     };
+    // The files and fine-tuning APIs (tenant key); the trainer runs the jobs they queue.
+    const training = createTrainingApis({ pool: db, cfg, env, authenticate: (h) => auth.authenticate(h) });
+    cleanups.push(() => training.close());
     const server = createRouterServer({
       deps,
       readiness,
       routers: [
         createAdminRouter({ keys, tenants: tenants.store, adminToken, log: logger }),
         ...(metering?.routers ?? []),
+        ...training.routers,
       ],
     });
     let active = 0;

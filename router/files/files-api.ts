@@ -1,0 +1,168 @@
+// The OpenAI-compatible files API (tenant key): upload a fine-tuning file (multipart, validated
+// line by line before it is stored), list, retrieve, download and delete. Every route answers
+// failures in OpenAI's error shape; another tenant's file id is a 404 like an unknown one.
+import type { IncomingMessage } from "node:http";
+import express, { type Request, type Response, type Router } from "express";
+import type { Tenant } from "../../core/tenant.ts";
+import { ApiError, sendError } from "../errors.ts";
+import type { FilesStore } from "./files-store.ts";
+import { validateChatJsonl } from "./jsonl-validate.ts";
+
+export const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+// Room for the multipart envelope (boundaries, part headers, the purpose field).
+const ENVELOPE_BYTES = 64 * 1024;
+const PURPOSES = ["fine-tune"];
+
+export type Caller = { tenant: Tenant; keyId: string };
+
+export type FilesApiDeps = {
+  store: FilesStore;
+  authenticate(authorization: string | undefined): Promise<Caller>;
+  maxFileBytes?: number;
+};
+
+type Route = (caller: Caller, req: Request, res: Response) => Promise<void>;
+
+/** Authenticates, runs, and turns every failure into an OpenAI-shaped error. */
+export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler: Route) {
+  return async (req: Request, res: Response) => {
+    try {
+      await handler(await authenticate(req.headers.authorization), req, res);
+    } catch (err) {
+      sendError(res, err);
+    }
+  };
+}
+
+export const fileNotFound = (id: string, param = "file_id") =>
+  new ApiError(404, `No such File object: ${id}`, { code: "file_not_found", param });
+
+export function createFilesApi(deps: FilesApiDeps): Router {
+  const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const r = express.Router();
+  const route = (h: Route) => tenantRoute(deps.authenticate, h);
+  const tenantOf = (c: Caller) => c.tenant.metadata.name;
+
+  r.post(
+    "/v1/files",
+    route(async (caller, req, res) => {
+      const { file, purpose } = await readUpload(req, maxBytes);
+      const content = Buffer.from(await file.arrayBuffer());
+      const report = validateChatJsonl(content.toString("utf8"));
+      if (report.errors.length > 0) {
+        throw new ApiError(400, `Invalid file format for fine-tuning: ${report.errors.join("; ")}`, {
+          code: "invalid_file_format",
+          param: "file",
+        });
+      }
+      const filename = file.name && file.name !== "blob" ? file.name : "upload.jsonl";
+      res.json(
+        await deps.store.create(tenantOf(caller), { filename: filename.slice(0, 255), purpose, content }),
+      );
+    }),
+  );
+
+  r.get(
+    "/v1/files",
+    route(async (caller, req, res) => {
+      const q = req.query as Record<string, unknown>;
+      const limit = intParam(q.limit, "limit", 1, 10_000, 10_000);
+      const order = q.order === undefined ? "desc" : q.order;
+      if (order !== "asc" && order !== "desc") throw badParam("order", "order must be 'asc' or 'desc'");
+      const purpose = q.purpose === undefined ? undefined : String(q.purpose);
+      const after = q.after === undefined ? undefined : String(q.after);
+      const page = await deps.store.list(tenantOf(caller), { purpose, limit, after, order });
+      res.json({
+        object: "list",
+        data: page.data,
+        first_id: page.data[0]?.id ?? null,
+        last_id: page.data.at(-1)?.id ?? null,
+        has_more: page.has_more,
+      });
+    }),
+  );
+
+  r.get(
+    "/v1/files/:id",
+    route(async (caller, req, res) => {
+      const id = String(req.params.id);
+      const f = await deps.store.get(tenantOf(caller), id);
+      if (!f) throw fileNotFound(id);
+      res.json(f);
+    }),
+  );
+
+  r.get(
+    "/v1/files/:id/content",
+    route(async (caller, req, res) => {
+      const id = String(req.params.id);
+      const body = await deps.store.content(tenantOf(caller), id);
+      if (!body) throw fileNotFound(id);
+      res.type("application/octet-stream").send(body);
+    }),
+  );
+
+  r.delete(
+    "/v1/files/:id",
+    route(async (caller, req, res) => {
+      const id = String(req.params.id);
+      if (!(await deps.store.remove(tenantOf(caller), id))) throw fileNotFound(id);
+      res.json({ id, object: "file", deleted: true });
+    }),
+  );
+  return r;
+}
+
+const badParam = (param: string, message: string) =>
+  new ApiError(400, message, { code: "invalid_request", param });
+
+export function intParam(v: unknown, name: string, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== "string" || !Number.isInteger(n) || n < min || n > max) {
+    throw badParam(name, `${name} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Reads a bounded multipart body and returns its `file` and `purpose` fields. */
+async function readUpload(req: IncomingMessage, maxBytes: number): Promise<{ file: File; purpose: string }> {
+  const type = req.headers["content-type"] ?? "";
+  if (!/^multipart\/form-data\s*;/i.test(type)) {
+    throw new ApiError(400, "Upload the file as multipart/form-data with fields 'file' and 'purpose'.", {
+      code: "invalid_request",
+    });
+  }
+  const limit = maxBytes + ENVELOPE_BYTES;
+  const tooLarge = () =>
+    new ApiError(413, `The file is larger than the limit of ${maxBytes} bytes.`, {
+      code: "file_too_large",
+      param: "file",
+    });
+  if (Number(req.headers["content-length"] ?? 0) > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  let form: FormData;
+  try {
+    // The platform's own multipart parser (undici, as used by fetch), so no extra dependency.
+    form = await new Response(Buffer.concat(chunks), { headers: { "content-type": type } }).formData();
+  } catch {
+    throw new ApiError(400, "The multipart body could not be parsed.", { code: "invalid_request" });
+  }
+  const purpose = form.get("purpose");
+  if (typeof purpose !== "string" || !PURPOSES.includes(purpose)) {
+    throw badParam("purpose", `purpose must be one of: ${PURPOSES.join(", ")}`);
+  }
+  const file = form.get("file");
+  if (file === null || typeof file === "string") throw badParam("file", "the 'file' field must be a file");
+  if (file.size > maxBytes) throw tooLarge();
+  return { file, purpose };
+}
