@@ -1,6 +1,7 @@
 // Tenant erasure, called by the controller's Tenant finalizer: removes the tenant's API keys,
-// usage events, rollups, audit rows, Redis counters/reservations and spooled events not yet
-// written, and returns how many of each. A tombstone (tenant_erasures) makes the usage writer
+// usage events, rollups, audit rows, file and fine-tune records (their S3 bytes go with the
+// tenant's prefix, which the controller deletes), Redis counters/reservations and spooled
+// events not yet written, and returns how many of each. A tombstone (tenant_erasures) makes the usage writer
 // drop any of the tenant's events still on their way (a batch in flight, a request finishing).
 import type { Redis } from "ioredis";
 import type pg from "pg";
@@ -13,6 +14,9 @@ export type ErasureCounts = {
   usageEvents: number;
   rollups: number;
   auditRows: number;
+  files: number;
+  /** Fine-tune jobs; their events and checkpoints go with them (ON DELETE CASCADE). */
+  fineTuneJobs: number;
   redisKeys: number;
   spoolEntries: number;
 };
@@ -65,6 +69,8 @@ export async function eraseTenantData(
       usageEvents: await del("usage_events"),
       rollups: await del("usage_daily"),
       auditRows: await del("audit_log"),
+      files: await del("files"),
+      fineTuneJobs: await del("fine_tune_jobs"),
     };
     await client.query("COMMIT");
   } catch (e) {

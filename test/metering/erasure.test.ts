@@ -32,7 +32,21 @@ describe("tenant erasure", () => {
       usageEvents: await q("usage_events"),
       rollups: await q("usage_daily"),
       auditRows: await q("audit_log"),
+      files: await q("files"),
+      fineTuneJobs: await q("fine_tune_jobs"),
     };
+  };
+  const addTrainingRows = async (tenantName: string) => {
+    const file = `file-${tenantName}`;
+    await db.pool.query(
+      "INSERT INTO files (id, tenant, filename, purpose, bytes) VALUES ($1, $2, 'train.jsonl', 'fine-tune', 10)",
+      [file, tenantName],
+    );
+    await db.pool.query(
+      `INSERT INTO fine_tune_jobs (id, tenant, model, training_file, seed, hyperparameters, status)
+       VALUES ($1, $2, 'm', $3, 1, '{}', 'queued')`,
+      [`ftjob-${tenantName}`, tenantName, file],
+    );
   };
   const spooled = async (tenantName: string) =>
     (await r.redis.xrange(r.keys.spool(), "-", "+")).filter(([, f]) => f[f.indexOf("t") + 1] === tenantName)
@@ -57,6 +71,8 @@ describe("tenant erasure", () => {
   it("removes everything of the tenant, reports the counts, and leaves the other tenant untouched", async () => {
     await h.keys.createKey("acme", "one");
     await h.keys.createKey("globex", "one");
+    await addTrainingRows("acme");
+    await addTrainingRows("globex");
     for (const t of [acme, globex]) {
       for (let i = 0; i < 6; i++) await h.meter(pastCtx(t, i % 2, { endUser: `u${i}` }), ok(10, 10));
     }
@@ -75,6 +91,8 @@ describe("tenant erasure", () => {
       usageEvents: 6,
       rollups: 6, // one per (day, user): six users
       auditRows: 6,
+      files: 1,
+      fineTuneJobs: 1,
       redisKeys: expect.any(Number),
       spoolEntries: 3,
     });
@@ -83,12 +101,21 @@ describe("tenant erasure", () => {
     // The in-flight request finishes after the erasure; its event must not resurrect the tenant.
     h.hooks.settle(inFlight, ok(5, 5));
     await h.flush();
-    expect(await rows("acme")).toEqual({ apiKeys: 0, usageEvents: 0, rollups: 0, auditRows: 0 });
+    expect(await rows("acme")).toEqual({
+      apiKeys: 0,
+      usageEvents: 0,
+      rollups: 0,
+      auditRows: 0,
+      files: 0,
+      fineTuneJobs: 0,
+    });
     expect(await spooled("acme")).toBe(0);
     expect(await redisKeys("acme")).toBe(0);
 
     const globexAfter = await rows("globex");
     expect(globexAfter.apiKeys).toBe(globexBefore.apiKeys);
+    expect(globexAfter.files).toBe(1);
+    expect(globexAfter.fineTuneJobs).toBe(1);
     expect(globexAfter.usageEvents).toBe(globexBefore.usageEvents + 3);
     expect(globexAfter.auditRows).toBe(globexBefore.auditRows + 3);
     expect(await redisKeys("globex")).toBe(globexKeys);
