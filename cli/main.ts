@@ -31,6 +31,10 @@ const commands: Record<string, Entry> = {
     summary: "OpenAI-compatible, tenant-aware router",
     load: async () => (await import("../router/main.ts")).routerCommand,
   },
+  trainer: {
+    summary: "fine-tuning worker: fair queue → Kubernetes Jobs → servable adapters",
+    load: async () => (await import("../trainer/main.ts")).trainerCommand,
+  },
 };
 
 function usage(): string {

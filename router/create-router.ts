@@ -10,10 +10,10 @@ import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
 import { createAdminRouter } from "./api/admin.ts";
-import { listModels } from "./api/models.ts";
 import { createKeyStore, revocationChannel } from "./auth/api-keys.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { loadAdminToken, loadKeySecret } from "./auth/secrets.ts";
+import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
 import type { RouterDeps, RouterHooks } from "./handlers/deps.ts";
@@ -56,6 +56,8 @@ export type RouterOptions = {
   maxBodyBytes?: number;
   upstreamTimeoutMs?: number;
   healthIntervalMs?: number;
+  /** How often fine-tuned adapters registered by the trainer are re-read (default 2000). */
+  fineTunedRefreshMs?: number;
   /**
    * Admission/settlement hooks, with any of the optional extras in handlers/deps.ts. Default:
    * metering when the environment configures it, else admit everything and record nothing.
@@ -165,12 +167,18 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
               }
             : noopHooks));
 
+    const fineTuned = await startFineTunedModels({
+      pool: db,
+      intervalMs: opts.fineTunedRefreshMs ?? 2_000,
+      logger,
+    });
+    cleanups.push(async () => fineTuned.close());
     const salt = createCacheSalter(saltSecret);
     const knownModels = () => tenants.store.baseModels();
     const deps: RouterDeps = {
       authenticate: (header) => auth.authenticate(header),
-      resolveModel: (tenant, model) => resolveModel(tenant, model, knownModels()),
-      listModels,
+      resolveModel: (tenant, model) => resolveModel(tenant, model, knownModels(), fineTuned.table(tenant)),
+      listModels: (tenant) => fineTuned.list(tenant),
       prepareBody,
       cacheSalt: (tenant) => salt(tenant.metadata.name),
       poolRefFor: (tenant) => poolRefFor(tenant, systemNamespace),

@@ -57,6 +57,8 @@ export function resolveModel(
   tenant: Tenant,
   model: unknown,
   knownBaseModels?: ReadonlySet<string>,
+  /** The tenant's table with extras merged in (e.g. router/fine-tuned-models.ts). */
+  table: ReadonlyMap<string, ResolvedModel> = modelTable(tenant),
 ): ResolvedModel {
   if (typeof model !== "string") {
     throw invalidBody(
@@ -64,7 +66,7 @@ export function resolveModel(
       "model",
     );
   }
-  const found = modelTable(tenant).get(model);
+  const found = table.get(model);
   if (found !== undefined) return found;
   if (model === "") throw invalidBody("you must provide a model parameter", "model");
   const shown = model.length > MAX_ECHOED ? `${model.slice(0, MAX_ECHOED)}…` : model;

@@ -55,6 +55,9 @@ export type Stack = {
     headers?: Record<string, string>,
   ): Promise<Response>;
   routerLog(): string;
+  /** The router's Postgres schema and Tenant YAML directory (for a trainer beside it). */
+  schema: string;
+  tenantsDir: string;
   stop(): Promise<void>;
 };
 
@@ -143,6 +146,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     return {
       url,
+      schema,
+      tenantsDir: dir,
       acme,
       globex,
       initech,

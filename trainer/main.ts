@@ -1,0 +1,202 @@
+// `loraplex trainer`: the fine-tuning worker. Dispatches waiting fine-tunes fairly (queue.ts),
+// runs each as a Kubernetes Job (executor-k8s.ts) and registers the trained adapter so routers
+// serve it. Several replicas may run: dispatch is serialised in Postgres, tasks in BullMQ.
+import { createServer } from "node:http";
+import { parseArgs } from "node:util";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { createKubeClient, loadKubeConfig } from "../controller/kube/client.ts";
+import { loadServiceConfig } from "../core/config.ts";
+import { createPgPool } from "../core/db.ts";
+import { createLogger } from "../core/log.ts";
+import { checkSchemaName, migrate } from "../core/migrate.ts";
+import { createS3Client } from "../core/s3.ts";
+import { startDirTenantSource } from "../router/tenants/dir-source.ts";
+import { startK8sTenantSource } from "../router/tenants/k8s-source.ts";
+import { createTenantStore } from "../router/tenants/tenant-store.ts";
+import { createK8sExecutor } from "./executor-k8s.ts";
+import { createJobsStore } from "./jobs-store.ts";
+import { createDispatcher } from "./queue.ts";
+import { startTrainerWorker } from "./worker.ts";
+
+const USAGE = `usage: loraplex trainer [options]
+
+  --kubeconfig PATH               cluster the training Jobs run in (default: in-cluster, else $KUBECONFIG)
+  --tenants-dir DIR               Tenants from a YAML directory (default: Tenant resources in the cluster)
+  --db-schema NAME                Postgres schema (env DATABASE_SCHEMA); the router's, to share its jobs
+  --bull-prefix P                 BullMQ key prefix (default bull)
+  --capacity N                    fine-tunes running at once across all tenants (default 4)
+  --training-namespace NS         namespace of shared-tier tenants' Jobs (default loraplex-training)
+  --image REF                     training image (default loraplex/trainer:latest)
+  --gpus N                        nvidia.com/gpu per Job (default 1; 0 requests none)
+  --node-selector K=V,...         node placement of training pods
+  --active-deadline-seconds N     a Job running longer fails (default 86400)
+  --ttl-seconds-after-finished N  how long finished Jobs are kept (default 86400)
+  --s3-secret-prefix P            per-tenant S3 credentials Secret: <P><tenant> (default loraplex-s3-)
+  --poll-ms N                     how often a running Job is checked (default 5000)
+  --dispatch-interval-ms N        how often waiting fine-tunes are dispatched (default 2000)
+  --lock-duration-ms N            how soon a dead trainer's fine-tune is taken over (default 30000)
+  --port N                        /healthz and /readyz (default 8090; 0 picks a free one)
+
+environment: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_BUCKET and S3 credentials, LOG_LEVEL`;
+
+function int(v: string | undefined, flag: string, fallback: number, min = 0): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} must be an integer ≥ ${min}`);
+  return n;
+}
+
+function parse(argv: string[]) {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: Object.fromEntries(
+      [
+        "kubeconfig",
+        "tenants-dir",
+        "db-schema",
+        "bull-prefix",
+        "capacity",
+        "training-namespace",
+        "image",
+        "gpus",
+        "node-selector",
+        "active-deadline-seconds",
+        "ttl-seconds-after-finished",
+        "s3-secret-prefix",
+        "poll-ms",
+        "dispatch-interval-ms",
+        "lock-duration-ms",
+        "port",
+      ].map((k) => [k, { type: "string" as const }]),
+    ),
+  });
+  const nodeSelector: Record<string, string> = {};
+  for (const pair of (v["node-selector"] ?? "").split(",").filter(Boolean)) {
+    const [k, val] = pair.split("=");
+    if (!k || val === undefined) throw new Error(`--node-selector: '${pair}' is not KEY=VALUE`);
+    nodeSelector[k] = val;
+  }
+  return {
+    kubeconfig: v.kubeconfig ?? process.env.KUBECONFIG,
+    tenantsDir: v["tenants-dir"],
+    schema: v["db-schema"],
+    prefix: v["bull-prefix"],
+    capacity: int(v.capacity, "--capacity", 4, 1),
+    trainingNamespace: v["training-namespace"] ?? "loraplex-training",
+    image: v.image ?? "loraplex/trainer:latest",
+    gpus: int(v.gpus, "--gpus", 1),
+    nodeSelector,
+    activeDeadlineSeconds: int(v["active-deadline-seconds"], "--active-deadline-seconds", 86_400, 1),
+    ttl: int(v["ttl-seconds-after-finished"], "--ttl-seconds-after-finished", 86_400),
+    secretPrefix: v["s3-secret-prefix"] ?? "loraplex-s3-",
+    pollMs: int(v["poll-ms"], "--poll-ms", 5_000, 10),
+    dispatchMs: int(v["dispatch-interval-ms"], "--dispatch-interval-ms", 2_000, 10),
+    lockMs: int(v["lock-duration-ms"], "--lock-duration-ms", 30_000, 500),
+    port: int(v.port, "--port", 8_090),
+  };
+}
+
+async function runTrainer(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  let f: ReturnType<typeof parse>;
+  try {
+    f = parse(argv);
+  } catch (err) {
+    console.error(`loraplex trainer: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const logger = createLogger("trainer");
+  const cfg = loadServiceConfig();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const release = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    const rawSchema = f.schema ?? cfg.DATABASE_SCHEMA;
+    const schema = rawSchema === undefined ? undefined : checkSchemaName(rawSchema);
+    const pool = createPgPool(cfg, { schema });
+    cleanups.push(() => pool.end());
+    await migrate(pool, { schema, log: logger });
+    const kc = loadKubeConfig(f.kubeconfig);
+    const kube = await createKubeClient(kc, { fieldManager: "loraplex-trainer" });
+    cleanups.push(() => kube.close());
+    const store = createTenantStore({ log: logger });
+    const source = f.tenantsDir
+      ? await startDirTenantSource({ dir: f.tenantsDir, store, log: logger })
+      : await startK8sTenantSource({ kubeConfig: kc, store, log: logger });
+    cleanups.push(() => source.close());
+    const core = kc.makeApiClient(CoreV1Api);
+    const jobs = createJobsStore(pool);
+    const dispatcher = createDispatcher({
+      pool,
+      redisUrl: cfg.REDIS_URL,
+      prefix: f.prefix,
+      capacity: f.capacity,
+      tenant: (n) => store.get(n),
+    });
+    cleanups.push(() => dispatcher.close());
+    let wake = () => {};
+    const executor = createK8sExecutor({
+      kube,
+      pool,
+      jobs,
+      s3: createS3Client(cfg),
+      placement: {
+        image: f.image,
+        trainingNamespace: f.trainingNamespace,
+        gpus: f.gpus,
+        nodeSelector: f.nodeSelector,
+        activeDeadlineSeconds: f.activeDeadlineSeconds,
+        ttlSecondsAfterFinished: f.ttl,
+        bucket: cfg.S3_BUCKET,
+        s3SecretName: (tenant) => `${f.secretPrefix}${tenant}`,
+      },
+      tenant: (n) => store.get(n),
+      // The tail bounds each read; progress lines are few per poll, and steps are recorded once.
+      podLog: (namespace, name) => core.readNamespacedPodLog({ namespace, name, tailLines: 2_000 }),
+      pollMs: f.pollMs,
+      logger,
+      onFinished: () => wake(),
+    });
+    const worker = startTrainerWorker({
+      dispatcher,
+      executor,
+      jobs,
+      redisUrl: cfg.REDIS_URL,
+      prefix: f.prefix,
+      concurrency: f.capacity,
+      dispatchIntervalMs: f.dispatchMs,
+      lockDurationMs: f.lockMs,
+      logger,
+    });
+    wake = worker.wake;
+    cleanups.push(() => worker.close());
+    const server = createServer((req, res) => {
+      const ok = req.url === "/healthz" || req.url === "/readyz";
+      res.writeHead(ok ? 200 : 404, { "content-type": "text/plain" }).end(ok ? "ok\n" : "not found\n");
+    });
+    await new Promise<void>((resolve) => server.listen(f.port, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((r) => server.close(r)));
+    logger.info({ port: f.port, capacity: f.capacity, schema }, "trainer running");
+    await new Promise<void>((resolve) => {
+      process.once("SIGTERM", () => resolve());
+      process.once("SIGINT", () => resolve());
+    });
+    logger.info("trainer stopping");
+    await release();
+    return 0;
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, "trainer failed");
+    await release();
+    return 1;
+  }
+}
+
+export const trainerCommand = {
+  summary: "fine-tuning worker: fair queue → Kubernetes Jobs → adapters",
+  run: runTrainer,
+};
