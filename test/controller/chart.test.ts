@@ -128,7 +128,11 @@ describe("helm chart", () => {
     // biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary Kubernetes objects
     const docs = parseAllDocuments((await template()).stdout).map((d) => d.toJS() as Record<string, any>);
     const deployments = docs.filter((d) => d?.kind === "Deployment");
-    expect(deployments.length).toBe(2);
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+      "loraplex-controller",
+      "loraplex-router",
+      "loraplex-trainer",
+    ]);
     for (const d of deployments) {
       expect(d.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true });
       for (const c of d.spec.template.spec.containers) {
