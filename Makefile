@@ -89,3 +89,10 @@ demo: deps
 
 dev: deps
 	node scripts/demo.ts --dev
+
+.PHONY: trainer-selftest
+# Trains a LoRA on a tiny random Llama with trainer/image/train.py and loads it into the engine
+# simulator. Not part of `test`: its Python environment (scripts/trainer-env.sh, torch from PyPI)
+# is several GB.
+trainer-selftest: deps
+	NODE="$$(command -v node)" "$$(bash scripts/trainer-env.sh)/bin/python" trainer/image/selftest.py

@@ -9,7 +9,6 @@ import type { KubeObject } from "../controller/kube/types.ts";
 import type { Logger } from "../core/log.ts";
 import type { Tenant } from "../core/tenant.ts";
 import {
-  ADAPTER_VERSION,
   buildJobManifest,
   FINE_TUNE_LABEL,
   fineTuneResourceName,
@@ -17,12 +16,11 @@ import {
   type JobPlacement,
   jobOutcome,
   namespaceFor,
-  outputUri,
   PODS,
 } from "./job-manifest.ts";
 import { fineTunedModelName, type JobsStore } from "./jobs-store.ts";
 import { recordProgress } from "./progress.ts";
-import { registerAdapter, unregisterAdapter, verifyAdapter } from "./register-adapter.ts";
+import { publishFineTune } from "./register-adapter.ts";
 
 export type K8sExecutorOptions = {
   kube: KubeClient;
@@ -83,31 +81,11 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
     const name = tenant.metadata.name;
     const job = await o.jobs.getJob(name, jobId);
     if (job?.status !== "running") return;
-    const source = outputUri(o.placement.bucket, name, jobId);
-    const verdict = await verifyAdapter(o.s3, o.placement.bucket, name, source, job.model);
-    if (!verdict.ok) {
-      await o.jobs.finishJob(name, jobId, {
-        status: "failed",
-        error: { code: "invalid_adapter", message: verdict.message, param: null },
-      });
-      return;
-    }
-    const fineTunedModel = fineTunedModelName(job.model, name, job.user_provided_suffix, jobId);
-    const adapter = fineTuneResourceName(jobId);
-    const version = {
-      tenant: name,
-      name: fineTunedModel,
-      adapter,
-      baseModel: job.model,
-      source,
-      version: ADAPTER_VERSION,
-      jobId,
-    };
-    // Registered before the job says succeeded, so a client that sees fine_tuned_model can use it.
-    await registerAdapter(o.pool, version, verdict.sha256);
-    if (!(await o.jobs.finishJob(name, jobId, { status: "succeeded", fineTunedModel }))) {
-      await unregisterAdapter(o.pool, name, fineTunedModel); // cancelled meanwhile
-    }
+    const error = await publishFineTune(
+      { s3: o.s3, pool: o.pool, jobs: o.jobs, bucket: o.placement.bucket },
+      { tenant: name, jobId, model: job.model, suffix: job.user_provided_suffix },
+    );
+    if (error) await o.jobs.finishJob(name, jobId, { status: "failed", error });
   }
 
   async function run(task: { jobId: string; tenant: string }, signal: AbortSignal): Promise<void> {

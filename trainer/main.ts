@@ -1,6 +1,6 @@
 // `loraplex trainer`: the fine-tuning worker. Dispatches waiting fine-tunes fairly (queue.ts),
-// runs each as a Kubernetes Job (executor-k8s.ts) and registers the trained adapter so routers
-// serve it. Several replicas may run: dispatch is serialised in Postgres, tasks in BullMQ.
+// runs each as a Kubernetes Job (executor-k8s.ts), or in local mode as a child process
+// (executor-local.ts), and registers the trained adapter so routers serve it. Several replicas may run: dispatch is serialised in Postgres, tasks in BullMQ.
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { CoreV1Api } from "@kubernetes/client-node";
@@ -13,13 +13,19 @@ import { createS3Client } from "../core/s3.ts";
 import { startDirTenantSource } from "../router/tenants/dir-source.ts";
 import { startK8sTenantSource } from "../router/tenants/k8s-source.ts";
 import { createTenantStore } from "../router/tenants/tenant-store.ts";
-import { createK8sExecutor } from "./executor-k8s.ts";
+import { createK8sExecutor, type Executor } from "./executor-k8s.ts";
+import { createLocalExecutor, DEFAULT_TRAINER_PYTHON } from "./executor-local.ts";
 import { createJobsStore } from "./jobs-store.ts";
 import { createDispatcher } from "./queue.ts";
 import { startTrainerWorker } from "./worker.ts";
 
 const USAGE = `usage: loraplex trainer [options]
 
+  --executor kubernetes|local     where fine-tunes train (default kubernetes); local runs
+                                  trainer/image/train.py here, with --python, and needs --tenants-dir
+  --python PATH                   local executor: the training venv's python
+                                  (default .tools/trainer-venv/bin/python, from scripts/trainer-env.sh)
+  --base-models-dir DIR           local executor: base model weights in DIR/<model name>
   --kubeconfig PATH               cluster the training Jobs run in (default: in-cluster, else $KUBECONFIG)
   --tenants-dir DIR               Tenants from a YAML directory (default: Tenant resources in the cluster)
   --db-schema NAME                Postgres schema (env DATABASE_SCHEMA); the router's, to share its jobs
@@ -52,6 +58,9 @@ function parse(argv: string[]) {
     strict: true,
     options: Object.fromEntries(
       [
+        "executor",
+        "python",
+        "base-models-dir",
         "kubeconfig",
         "tenants-dir",
         "db-schema",
@@ -77,7 +86,14 @@ function parse(argv: string[]) {
     if (!k || val === undefined) throw new Error(`--node-selector: '${pair}' is not KEY=VALUE`);
     nodeSelector[k] = val;
   }
+  const executor = v.executor ?? "kubernetes";
+  if (executor !== "kubernetes" && executor !== "local")
+    throw new Error(`--executor must be 'kubernetes' or 'local', got '${executor}'`);
+  if (executor === "local" && !v["tenants-dir"]) throw new Error("--executor local needs --tenants-dir");
   return {
+    executor,
+    python: v.python ?? DEFAULT_TRAINER_PYTHON,
+    baseModelsDir: v["base-models-dir"],
     kubeconfig: v.kubeconfig ?? process.env.KUBECONFIG,
     tenantsDir: v["tenants-dir"],
     schema: v["db-schema"],
@@ -121,15 +137,13 @@ async function runTrainer(argv: string[]): Promise<number> {
     const pool = createPgPool(cfg, { schema });
     cleanups.push(() => pool.end());
     await migrate(pool, { schema, log: logger });
-    const kc = loadKubeConfig(f.kubeconfig);
-    const kube = await createKubeClient(kc, { fieldManager: "loraplex-trainer" });
-    cleanups.push(() => kube.close());
     const store = createTenantStore({ log: logger });
+    // Local mode touches no cluster: tenants come from --tenants-dir (checked in parse()).
+    const kc = f.executor === "kubernetes" ? loadKubeConfig(f.kubeconfig) : undefined;
     const source = f.tenantsDir
       ? await startDirTenantSource({ dir: f.tenantsDir, store, log: logger })
-      : await startK8sTenantSource({ kubeConfig: kc, store, log: logger });
+      : await startK8sTenantSource({ kubeConfig: kc!, store, log: logger });
     cleanups.push(() => source.close());
-    const core = kc.makeApiClient(CoreV1Api);
     const jobs = createJobsStore(pool);
     const dispatcher = createDispatcher({
       pool,
@@ -140,28 +154,47 @@ async function runTrainer(argv: string[]): Promise<number> {
     });
     cleanups.push(() => dispatcher.close());
     let wake = () => {};
-    const executor = createK8sExecutor({
-      kube,
-      pool,
-      jobs,
-      s3: createS3Client(cfg),
-      placement: {
-        image: f.image,
-        trainingNamespace: f.trainingNamespace,
-        gpus: f.gpus,
-        nodeSelector: f.nodeSelector,
-        activeDeadlineSeconds: f.activeDeadlineSeconds,
-        ttlSecondsAfterFinished: f.ttl,
-        bucket: cfg.S3_BUCKET,
-        s3SecretName: (tenant) => `${f.secretPrefix}${tenant}`,
-      },
-      tenant: (n) => store.get(n),
-      // The tail bounds each read; progress lines are few per poll, and steps are recorded once.
-      podLog: (namespace, name) => core.readNamespacedPodLog({ namespace, name, tailLines: 2_000 }),
-      pollMs: f.pollMs,
-      logger,
-      onFinished: () => wake(),
-    });
+    let executor: Executor;
+    if (f.executor === "local") {
+      executor = createLocalExecutor({
+        pool,
+        jobs,
+        s3: createS3Client(cfg),
+        cfg,
+        python: f.python,
+        baseModelsDir: f.baseModelsDir,
+        tenant: (n) => store.get(n),
+        pollMs: f.pollMs,
+        logger,
+        onFinished: () => wake(),
+      });
+    } else {
+      const kube = await createKubeClient(kc!, { fieldManager: "loraplex-trainer" });
+      cleanups.push(() => kube.close());
+      const core = kc!.makeApiClient(CoreV1Api);
+      executor = createK8sExecutor({
+        kube,
+        pool,
+        jobs,
+        s3: createS3Client(cfg),
+        placement: {
+          image: f.image,
+          trainingNamespace: f.trainingNamespace,
+          gpus: f.gpus,
+          nodeSelector: f.nodeSelector,
+          activeDeadlineSeconds: f.activeDeadlineSeconds,
+          ttlSecondsAfterFinished: f.ttl,
+          bucket: cfg.S3_BUCKET,
+          s3SecretName: (tenant) => `${f.secretPrefix}${tenant}`,
+        },
+        tenant: (n) => store.get(n),
+        // The tail bounds each read; progress lines are few per poll, and steps are recorded once.
+        podLog: (namespace, name) => core.readNamespacedPodLog({ namespace, name, tailLines: 2_000 }),
+        pollMs: f.pollMs,
+        logger,
+        onFinished: () => wake(),
+      });
+    }
     const worker = startTrainerWorker({
       dispatcher,
       executor,
@@ -181,7 +214,7 @@ async function runTrainer(argv: string[]): Promise<number> {
     });
     await new Promise<void>((resolve) => server.listen(f.port, "127.0.0.1", resolve));
     cleanups.push(() => new Promise((r) => server.close(r)));
-    logger.info({ port: f.port, capacity: f.capacity, schema }, "trainer running");
+    logger.info({ port: f.port, capacity: f.capacity, schema, executor: f.executor }, "trainer running");
     await new Promise<void>((resolve) => {
       process.once("SIGTERM", () => resolve());
       process.once("SIGINT", () => resolve());

@@ -11,6 +11,8 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { CONFIG_FILE, checkAdapterDir, WEIGHTS_FILE } from "../core/peft.ts";
 import { checkAdapterSource } from "../core/storage-layout.ts";
+import { ADAPTER_VERSION, fineTuneResourceName, outputUri } from "./job-manifest.ts";
+import { fineTunedModelName, type JobError, type JobsStore } from "./jobs-store.ts";
 
 export const MAX_LORA_RANK = 64;
 
@@ -65,4 +67,34 @@ export async function registerAdapter(pool: pg.Pool, a: AdapterVersion, sha256: 
 
 export async function unregisterAdapter(pool: pg.Pool, tenant: string, name: string): Promise<void> {
   await pool.query("DELETE FROM fine_tuned_adapters WHERE tenant = $1 AND name = $2", [tenant, name]);
+}
+
+/**
+ * The last step of every executor: verify the training output, register it as a servable
+ * adapter version, then mark the fine-tune succeeded. Registered first, so a client that sees
+ * fine_tuned_model can use it at once; removed again if the job was cancelled meanwhile.
+ * Returns the error to fail the job with when the output is unusable.
+ */
+export async function publishFineTune(
+  deps: { s3: S3Client; pool: pg.Pool; jobs: JobsStore; bucket: string },
+  job: { tenant: string; jobId: string; model: string; suffix: string | null },
+): Promise<JobError | undefined> {
+  const source = outputUri(deps.bucket, job.tenant, job.jobId);
+  const verdict = await verifyAdapter(deps.s3, deps.bucket, job.tenant, source, job.model);
+  if (!verdict.ok) return { code: "invalid_adapter", message: verdict.message, param: null };
+  const fineTunedModel = fineTunedModelName(job.model, job.tenant, job.suffix, job.jobId);
+  const version: AdapterVersion = {
+    tenant: job.tenant,
+    name: fineTunedModel,
+    adapter: fineTuneResourceName(job.jobId),
+    baseModel: job.model,
+    source,
+    version: ADAPTER_VERSION,
+    jobId: job.jobId,
+  };
+  await registerAdapter(deps.pool, version, verdict.sha256);
+  if (!(await deps.jobs.finishJob(job.tenant, job.jobId, { status: "succeeded", fineTunedModel }))) {
+    await unregisterAdapter(deps.pool, job.tenant, fineTunedModel);
+  }
+  return undefined;
 }
