@@ -5,7 +5,7 @@
 // and an API key per tenant. Every process it starts, it stops.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, relative, resolve } from "node:path";
@@ -15,6 +15,7 @@ import { writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { loadTenantDir } from "../router/tenants/dir-source.ts";
+import { DEFAULT_TRAINER_PYTHON } from "../trainer/executor-local.ts";
 import {
   type LimitOverrides,
   resetMeteringState,
@@ -49,6 +50,12 @@ export async function startStack(opts: {
   limits?: LimitOverrides;
   /** Start with nothing spent or recorded: drop the schema and Redis keys of an earlier run. */
   fresh?: boolean;
+  /**
+   * Also run `loraplex trainer --executor local` on the same tenants and schema, so fine-tunes
+   * submitted to the router train here when .tools/trainer-venv exists and otherwise fail with
+   * the message that says how to enable it.
+   */
+  trainer?: boolean;
   say(msg: string): void;
 }): Promise<Stack> {
   const { say } = opts;
@@ -116,6 +123,26 @@ export async function startStack(opts: {
     );
     procs.push(router);
     await waitUp(router, `${routerUrl}/readyz`);
+    if (opts.trainer) {
+      const trainerPort = await freePort();
+      const venv = relative(ROOT, DEFAULT_TRAINER_PYTHON);
+      say(
+        existsSync(DEFAULT_TRAINER_PYTHON)
+          ? `starting the trainer (local executor, training with ${venv})`
+          : `starting the trainer (local executor; no Python environment at ${venv}, so fine-tunes fail ` +
+              "until `make trainer-selftest` installs it)",
+      );
+      const trainer = launch(
+        "trainer",
+        [
+          ...["trainer", "--executor", "local", "--tenants-dir", tenantsDir, "--db-schema", opts.schema],
+          ...["--bull-prefix", `bull-${opts.schema}`, "--port", String(trainerPort), "--capacity", "1"],
+        ],
+        { LORAPLEX_METERING_CONFIG: meteringConfig, LOG_LEVEL: "info" },
+      );
+      procs.push(trainer);
+      await waitUp(trainer, `http://127.0.0.1:${trainerPort}/readyz`);
+    }
 
     const keys: Record<string, string> = {};
     for (const t of tenants) {

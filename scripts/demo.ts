@@ -208,6 +208,7 @@ async function main(): Promise<number> {
     routerPort: port,
     limits: devMode ? {} : { [CAPPED.tenant]: { dailySpendUSD: CAPPED.dailySpendUSD } },
     fresh: !devMode,
+    trainer: devMode,
     say,
   });
   try {

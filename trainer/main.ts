@@ -16,6 +16,7 @@ import { createTenantStore } from "../router/tenants/tenant-store.ts";
 import { createK8sExecutor, type Executor } from "./executor-k8s.ts";
 import { createLocalExecutor, DEFAULT_TRAINER_PYTHON } from "./executor-local.ts";
 import { createJobsStore } from "./jobs-store.ts";
+import { startFineTuneMetering } from "./metering.ts";
 import { createDispatcher } from "./queue.ts";
 import { startTrainerWorker } from "./worker.ts";
 
@@ -43,7 +44,8 @@ const USAGE = `usage: loraplex trainer [options]
   --lock-duration-ms N            how soon a dead trainer's fine-tune is taken over (default 30000)
   --port N                        /healthz and /readyz (default 8090; 0 picks a free one)
 
-environment: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_BUCKET and S3 credentials, LOG_LEVEL`;
+environment: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_BUCKET and S3 credentials, LOG_LEVEL;
+  LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES(_FILE) as the router's: fine-tunes are metered`;
 
 function int(v: string | undefined, flag: string, fallback: number, min = 0): number {
   if (v === undefined) return fallback;
@@ -195,6 +197,16 @@ async function runTrainer(argv: string[]): Promise<number> {
         onFinished: () => wake(),
       });
     }
+    // Local training holds no GPU the cluster accounts for: 0 GPU-seconds (see README).
+    const metering = startFineTuneMetering({
+      pool,
+      cfg,
+      schema,
+      gpusPerJob: f.executor === "local" ? 0 : f.gpus,
+      tenant: (n) => store.get(n),
+      logger,
+    });
+    if (metering) cleanups.push(() => metering.close());
     const worker = startTrainerWorker({
       dispatcher,
       executor,
@@ -205,6 +217,7 @@ async function runTrainer(argv: string[]): Promise<number> {
       dispatchIntervalMs: f.dispatchMs,
       lockDurationMs: f.lockMs,
       logger,
+      onEnded: metering && ((t) => metering.meter.jobEnded(t.tenant, t.jobId)),
     });
     wake = worker.wake;
     cleanups.push(() => worker.close());

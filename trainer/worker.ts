@@ -20,6 +20,11 @@ export type TrainerWorkerOptions = {
   /** How long a dead worker's task waits before another worker takes it over. */
   lockDurationMs?: number;
   logger: Logger;
+  /**
+   * After a task is done with (both executors, and a fine-tune failed for good here): meters it
+   * if it ended (trainer/metering.ts; a repeat records nothing). Never throws into the worker.
+   */
+  onEnded?(task: FineTuneTask): Promise<unknown>;
 };
 
 export type TrainerWorker = { wake(): void; close(): Promise<void> };
@@ -28,7 +33,10 @@ export function startTrainerWorker(o: TrainerWorkerOptions): TrainerWorker {
   const stopping = new AbortController();
   const worker = new Worker<FineTuneTask, void, string>(
     QUEUE_NAME,
-    (task: Job<FineTuneTask, void, string>) => o.executor.run(task.data, stopping.signal),
+    async (task: Job<FineTuneTask, void, string>) => {
+      await o.executor.run(task.data, stopping.signal);
+      await ended(task.data);
+    },
     {
       connection: bullConnection(o.redisUrl),
       prefix: o.prefix,
@@ -58,9 +66,18 @@ export function startTrainerWorker(o: TrainerWorkerOptions): TrainerWorker {
     };
     void o.jobs
       .finishJob(task.data.tenant, task.data.jobId, { status: "failed", error })
+      .then(() => ended(task.data))
       .then(() => wake())
       .catch((e: Error) => o.logger.error({ err: e.message }, "cannot mark the fine-tune failed"));
   });
+
+  async function ended(task: FineTuneTask): Promise<void> {
+    await o
+      .onEnded?.(task)
+      .catch((err: Error) =>
+        o.logger.error({ jobId: task.jobId, err: err.message }, "fine-tune usage not recorded"),
+      );
+  }
 
   let running: Promise<void> | undefined;
   let again = false;

@@ -21,6 +21,14 @@ const PriceFile = z
     adapters: z
       .record(z.string().regex(/^[^/]+\/[^/@]+(@\d+)?$/, "<tenant>/<adapter>[@<version>]"), Price)
       .default({}),
+    // Fine-tunes (trainer/metering.ts); absent: fine-tunes are recorded at cost 0.
+    fineTuning: z
+      .object({
+        per1kTrainedTokens: z.number().min(0).default(0).describe("USD per 1,000 trained tokens"),
+        perGpuHour: z.number().min(0).default(0).describe("USD per GPU-hour of training"),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -5,7 +5,8 @@ import { randomBytes } from "node:crypto";
 import type { Endpoint, Outcome, RequestContext } from "../context.ts";
 import type { Cost } from "./prices.ts";
 
-export type UsageStatus = Outcome["status"];
+/** Fine-tunes (trainer/metering.ts) add their own ending: failed or cancelled. */
+export type UsageStatus = Outcome["status"] | "failed" | "cancelled";
 
 export type UsageEvent = {
   /** UUIDv7: time-ordered, so inserts append to the primary-key index. */
@@ -17,7 +18,8 @@ export type UsageEvent = {
   keyId: string;
   endUser: string;
   feature: string;
-  endpoint: Endpoint;
+  /** "fine_tuning.jobs" for a fine-tune's event (trainer/metering.ts). */
+  endpoint: Endpoint | "fine_tuning.jobs";
   /** What the client asked for. */
   model: string;
   baseModel: string;
@@ -34,6 +36,8 @@ export type UsageEvent = {
   httpStatus: number;
   reason: string;
   stream: boolean;
+  /** Fine-tunes only: Job wall time × GPUs per Job. */
+  gpuSeconds?: number;
 };
 
 /** RFC 9562 UUID version 7: 48-bit Unix ms, version, 74 random bits, variant. */

@@ -32,6 +32,7 @@ const EVENT_COLUMNS = [
   ["http_status", "smallint", "httpStatus"],
   ["reason", "text", "reason"],
   ["stream", "boolean", "stream"],
+  ["gpu_seconds", "real", "gpuSeconds"],
 ] as const;
 
 const COLUMNS = EVENT_COLUMNS.map(([n]) => n).join(", ");
