@@ -14,7 +14,7 @@ import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { loadServiceConfig } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
-import { createRedis } from "../core/redis.ts";
+import { createRedis, deleteKeysMatching } from "../core/redis.ts";
 import { parseTenant, type Tenant } from "../core/tenant.ts";
 import type { RequestContext } from "../router/context.ts";
 import { createMeteringHooks } from "../router/metering/hooks.ts";
@@ -143,12 +143,7 @@ try {
     `  reproduce: node bench/metering-hot-path.ts --requests ${N} --concurrency ${LEVELS.join(",")}`,
   );
 } finally {
-  let cursor = "0";
-  do {
-    const [nextCursor, found] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-    if (found.length) await redis.del(...found);
-    cursor = nextCursor;
-  } while (cursor !== "0");
+  await deleteKeysMatching(redis, `${prefix}*`);
   redis.disconnect();
   await server.stop();
 }

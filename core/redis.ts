@@ -10,3 +10,15 @@ export function createRedis(cfg: ServiceConfig, opts: { lazyConnect?: boolean } 
     enableOfflineQueue: true,
   });
 }
+
+/** Deletes every key matching a SCAN pattern (never KEYS: it would block the server); returns how many. */
+export async function deleteKeysMatching(redis: Redis, pattern: string): Promise<number> {
+  let removed = 0;
+  let cursor = "0";
+  do {
+    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1_000);
+    if (found.length > 0) removed += await redis.del(...found);
+    cursor = next;
+  } while (cursor !== "0");
+  return removed;
+}

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { parseAllDocuments, stringify } from "yaml";
 import { loadServiceConfig } from "../core/config.ts";
-import { createRedis } from "../core/redis.ts";
+import { createRedis, deleteKeysMatching } from "../core/redis.ts";
 import type { Tenant } from "../core/tenant.ts";
 
 /** USD per 1,000 tokens. Demo figures, in the range of hosted 8B models; adapters cost more. */
@@ -71,14 +71,5 @@ export async function resetMeteringState(schema: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
   await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => pool.end());
   const redis = createRedis(cfg);
-  try {
-    let cursor = "0";
-    do {
-      const [next, found] = await redis.scan(cursor, "MATCH", `loraplex:${schema}:*`, "COUNT", 1000);
-      if (found.length) await redis.del(...found);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
+  await deleteKeysMatching(redis, `loraplex:${schema}:*`).finally(() => redis.disconnect());
 }

@@ -5,6 +5,7 @@
 // drop any of the tenant's events still on their way (a batch in flight, a request finishing).
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import { deleteKeysMatching } from "../../core/redis.ts";
 import type { KeySpace } from "./redis-keys.ts";
 import { fieldOf } from "./spool.ts";
 import { ERASURE_LOCK_SQL } from "./usage-store.ts";
@@ -32,17 +33,6 @@ async function deleteSpoolEntries(redis: Redis, stream: string, tenant: string):
     if (entries.length < 5_000) return removed;
     from = `(${entries.at(-1)![0]}`;
   }
-}
-
-async function deleteRedisKeys(redis: Redis, pattern: string): Promise<number> {
-  let removed = 0;
-  let cursor = "0";
-  do {
-    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1_000);
-    if (found.length > 0) removed += await redis.del(...found);
-    cursor = next;
-  } while (cursor !== "0");
-  return removed;
 }
 
 export async function eraseTenantData(
@@ -80,6 +70,6 @@ export async function eraseTenantData(
     client.release();
   }
   const spoolEntries = await deleteSpoolEntries(redis, opts.keys.spool(), tenant);
-  const redisKeys = await deleteRedisKeys(redis, opts.keys.tenantPattern(tenant));
+  const redisKeys = await deleteKeysMatching(redis, opts.keys.tenantPattern(tenant));
   return { ...counts, redisKeys, spoolEntries };
 }

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { loadServiceConfig } from "../../core/config.ts";
-import { createRedis } from "../../core/redis.ts";
+import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
 import { type FleetReplica, MODEL, startReplica } from "../router-scheduling/fleet.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
@@ -48,16 +48,7 @@ export async function startMeteredStack(opts: {
       const admin = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
       const redis = createRedis(cfg);
-      try {
-        let cursor = "0";
-        do {
-          const [next, found] = await redis.scan(cursor, "MATCH", `loraplex:${schema}:*`, "COUNT", 1000);
-          if (found.length) await redis.del(...found);
-          cursor = next;
-        } while (cursor !== "0");
-      } finally {
-        redis.disconnect();
-      }
+      await deleteKeysMatching(redis, `loraplex:${schema}:*`).finally(() => redis.disconnect());
     });
     const env = {
       LORAPLEX_DEV_SECRETS: "1",

@@ -7,7 +7,7 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { createPgPool } from "../../core/db.ts";
 import { createLogger } from "../../core/log.ts";
 import { migrate } from "../../core/migrate.ts";
-import { createRedis } from "../../core/redis.ts";
+import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
 import { parseTenant, type Tenant } from "../../core/tenant.ts";
 import type { Outcome, RequestContext } from "../../router/context.ts";
 import { createKeySpace, type KeySpace } from "../../router/metering/redis-keys.ts";
@@ -67,12 +67,7 @@ export function testRedis(name: string): TestRedis {
     keys: createKeySpace(prefix),
     prefix,
     async cleanup() {
-      let cursor = "0";
-      do {
-        const [next, found] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-        if (found.length) await redis.del(...found);
-        cursor = next;
-      } while (cursor !== "0");
+      await deleteKeysMatching(redis, `${prefix}*`);
       redis.disconnect();
     },
   };
