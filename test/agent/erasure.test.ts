@@ -11,11 +11,11 @@ import {
   eventually,
   metricValue,
   putAdapter,
-  removeDir,
   type Sim,
   s3,
   startAgent,
   startSim,
+  stopAll,
 } from "./harness.ts";
 
 describe("adapter agent: tenant erasure", () => {
@@ -30,12 +30,7 @@ describe("adapter agent: tenant erasure", () => {
     sim = await startSim();
     agent = await startAgent({ engineUrl: sim.url });
   });
-  afterAll(async () => {
-    await agent?.stop();
-    await sim?.proc.stop();
-    s3c?.destroy();
-    if (agent) await removeDir(agent.cacheDir);
-  });
+  afterAll(() => stopAll({ agent, sim, s3c }));
 
   it("DELETE /tenants/{tenant}/adapters removes exactly that tenant's adapters", async () => {
     const loads: [string, string, number][] = [

@@ -10,11 +10,11 @@ import {
   engineAdapters,
   metricValue,
   putAdapter,
-  removeDir,
   type Sim,
   s3,
   startAgent,
   startSim,
+  stopAll,
 } from "./harness.ts";
 
 describe("adapter agent: LRU eviction under --cache-max-bytes", () => {
@@ -42,12 +42,7 @@ describe("adapter agent: LRU eviction under --cache-max-bytes", () => {
       args: ["--cache-max-bytes", String(Math.floor(adapterBytes * 2.5))],
     });
   });
-  afterAll(async () => {
-    await agent?.stop();
-    await sim?.proc.stop();
-    s3c?.destroy();
-    if (agent) await removeDir(agent.cacheDir);
-  });
+  afterAll(() => stopAll({ agent, sim, s3c }));
 
   const load = (adapter: string) =>
     agent.client.load({ tenant, adapter, version: 1, source: sources[adapter]! });

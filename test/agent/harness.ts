@@ -77,6 +77,14 @@ export async function startAgent(opts: {
   };
 }
 
+/** Stops what a test file started (any part may be missing if its setup failed) and removes the cache. */
+export async function stopAll(parts: { agent?: Agent; sim?: Sim; s3c?: S3Client }): Promise<void> {
+  await parts.agent?.stop();
+  await parts.sim?.proc.stop();
+  parts.s3c?.destroy();
+  if (parts.agent) await removeDir(parts.agent.cacheDir);
+}
+
 export function s3(): S3Client {
   return createS3Client(env);
 }

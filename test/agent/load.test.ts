@@ -14,11 +14,11 @@ import {
   engineAdapters,
   metricValue,
   putAdapter,
-  removeDir,
   type Sim,
   s3,
   startAgent,
   startSim,
+  stopAll,
 } from "./harness.ts";
 
 describe("adapter agent: load, cache, list, delete", () => {
@@ -35,12 +35,7 @@ describe("adapter agent: load, cache, list, delete", () => {
     // check what the next load does (restart.test.ts covers the periodic reload).
     agent = await startAgent({ engineUrl: sim.url, args: ["--reconcile-interval-ms", "3600000"] });
   });
-  afterAll(async () => {
-    await agent?.stop();
-    await sim?.proc.stop();
-    s3c?.destroy();
-    if (agent) await removeDir(agent.cacheDir);
-  });
+  afterAll(() => stopAll({ agent, sim, s3c }));
 
   const engineLoadCalls = () =>
     metricValue(sim.url, "loraplex_sim_lora_api_requests_total", { operation: "load" });

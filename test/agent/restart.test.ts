@@ -13,11 +13,11 @@ import {
   eventually,
   metricValue,
   putAdapter,
-  removeDir,
   type Sim,
   s3,
   startAgent,
   startSim,
+  stopAll,
 } from "./harness.ts";
 
 describe("adapter agent: engine and agent restarts", () => {
@@ -36,12 +36,7 @@ describe("adapter agent: engine and agent restarts", () => {
     for (const a of ["first", "second"])
       await agent.client.load({ tenant, adapter: a, version: 1, source: sources[a]! });
   });
-  afterAll(async () => {
-    await agent?.stop();
-    await sim?.proc.stop();
-    s3c?.destroy();
-    if (agent) await removeDir(agent.cacheDir);
-  });
+  afterAll(() => stopAll({ agent, sim, s3c }));
 
   async function crashAndRestartEngine(between?: () => Promise<void>): Promise<void> {
     await fetch(`${sim.url}/sim/crash`, { method: "POST" }).catch(() => {});

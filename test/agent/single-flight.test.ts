@@ -9,11 +9,11 @@ import {
   engineAdapters,
   metricValue,
   putAdapter,
-  removeDir,
   type Sim,
   s3,
   startAgent,
   startSim,
+  stopAll,
 } from "./harness.ts";
 
 describe("adapter agent: single flight", () => {
@@ -27,12 +27,7 @@ describe("adapter agent: single flight", () => {
     sim = await startSim();
     agent = await startAgent({ engineUrl: sim.url });
   });
-  afterAll(async () => {
-    await agent?.stop();
-    await sim?.proc.stop();
-    s3c?.destroy();
-    if (agent) await removeDir(agent.cacheDir);
-  });
+  afterAll(() => stopAll({ agent, sim, s3c }));
 
   const engineLoads = () =>
     metricValue(sim.url, "loraplex_sim_lora_api_requests_total", { operation: "load" });
