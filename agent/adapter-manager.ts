@@ -2,6 +2,7 @@
 // remove, erase a tenant. Every change to one lora_name runs under that name's lock, and
 // identical concurrent loads share one flight, so N callers cost one download and one load call.
 
+import type { AgentAdapter, EraseResult, LoadRequest, LoadResult, RemoveResult } from "../agent-api/types.ts";
 import type { Logger } from "../core/log.ts";
 import { checkAdapterDir } from "../core/peft.ts";
 import { checkAdapterSource, loraName } from "../core/storage-layout.ts";
@@ -12,7 +13,6 @@ import { AgentFailure, asFailure } from "./errors.ts";
 import type { KeyedLock } from "./keyed-lock.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import { SingleFlight } from "./single-flight.ts";
-import type { AgentAdapter, EraseResult, LoadRequest, LoadResult, RemoveResult } from "./types.ts";
 
 export type AgentState = {
   cache: DiskCache;

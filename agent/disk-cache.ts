@@ -4,8 +4,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { formatBytes } from "../core/byte-size.ts";
 import { CONFIG_FILE, WEIGHTS_FILE } from "../core/peft.ts";
-import { formatBytes } from "./byte-size.ts";
 import { AgentFailure } from "./errors.ts";
 
 const META_FILE = ".loraplex-entry.json";

@@ -2,7 +2,7 @@
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseByteSize } from "./byte-size.ts";
+import { parseByteSize } from "../core/byte-size.ts";
 
 export type AgentOptions = {
   host: string;

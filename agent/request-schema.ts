@@ -1,9 +1,9 @@
 // Validation of the agent's request bodies and path parameters. Strict: a client cannot slip
 // in a lora_name or a path — the agent derives both itself.
 import { z } from "zod";
+import type { LoadRequest } from "../agent-api/types.ts";
 import { AdapterRef, TenantName } from "../core/tenant.ts";
 import { AgentFailure } from "./errors.ts";
-import type { LoadRequest } from "./types.ts";
 
 const LoadBody = z
   .object({

@@ -8,6 +8,7 @@
 //   GET    /metrics                    Prometheus text
 // It has no authentication of its own: only the router may reach it (the pool's NetworkPolicy).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AgentHealth, AgentInventory } from "../agent-api/types.ts";
 import type { Logger } from "../core/log.ts";
 import type { AdapterManager } from "./adapter-manager.ts";
 import type { DiskCache } from "./disk-cache.ts";
@@ -16,7 +17,6 @@ import { AgentFailure, asFailure } from "./errors.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import type { Reconciler } from "./reconcile.ts";
 import { parseLoadRequest, parseLoraNameParam, parseTenantParam } from "./request-schema.ts";
-import type { AgentHealth, AgentInventory } from "./types.ts";
 
 const MAX_BODY = 64 * 1024;
 

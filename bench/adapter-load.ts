@@ -4,7 +4,7 @@
 //
 // Real parts, all on loopback: the local S3 server (s3rver, started by scripts/services.sh),
 // a `loraplex engine-sim` process (the GPU simulator, latencies off) and a `loraplex agent`
-// process, driven through agent/client.ts as the router drives it. Per iteration a fresh adapter
+// process, driven through agent-api/client.ts as the router drives it. Per iteration a fresh adapter
 // (new version, new weights) is uploaded, then measured three ways:
 //   cold       not on the agent's disk: S3 download + verify + engine load call
 //   disk hit   on disk, dropped by the engine: verify nothing, one engine load call
@@ -15,8 +15,8 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { parseByteSize } from "../agent/byte-size.ts";
-import { createAgentClient } from "../agent/client.ts";
+import { createAgentClient } from "../agent-api/client.ts";
+import { parseByteSize } from "../core/byte-size.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE } from "../core/peft.ts";
 import { createS3Client } from "../core/s3.ts";

@@ -15,8 +15,8 @@ import { parseArgs } from "node:util";
 import { Agent, request } from "undici";
 import { loadServiceConfig } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
+import type { ResolvedAdapter } from "../core/request-context.ts";
 import { createS3Client } from "../core/s3.ts";
-import type { ResolvedAdapter } from "../router/context.ts";
 import { createPools, type Pools, type Replica } from "../router/scheduling/pools.ts";
 import {
   type FleetReplica,

@@ -15,12 +15,12 @@ import { parseArgs } from "node:util";
 import { loadServiceConfig } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
 import { createRedis, deleteKeysMatching } from "../core/redis.ts";
+import type { RequestContext } from "../core/request-context.ts";
 import { parseTenant, type Tenant } from "../core/tenant.ts";
-import type { RequestContext } from "../router/context.ts";
+import { parsePriceTable } from "../metering/prices.ts";
+import { createKeySpace } from "../metering/redis-keys.ts";
+import { createSpool } from "../metering/spool.ts";
 import { createMeteringHooks } from "../router/metering/hooks.ts";
-import { parsePriceTable } from "../router/metering/prices.ts";
-import { createKeySpace } from "../router/metering/redis-keys.ts";
-import { createSpool } from "../router/metering/spool.ts";
 import { startDedicatedRedis } from "../test/metering/dedicated-servers.ts";
 import { uniqueName } from "../test/support/unique.ts";
 

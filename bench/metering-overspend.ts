@@ -10,8 +10,8 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { loadServiceConfig } from "../core/config.ts";
 import { createRedis } from "../core/redis.ts";
-import { periodsAt } from "../router/metering/budget.ts";
-import { createKeySpace } from "../router/metering/redis-keys.ts";
+import { periodsAt } from "../metering/budget.ts";
+import { createKeySpace } from "../metering/redis-keys.ts";
 import { MODEL, PRICE, startMeteredStack, tenantYaml } from "../test/metering/router-stack.ts";
 import { uniqueName } from "../test/support/unique.ts";
 

@@ -16,11 +16,11 @@ import { loadServiceConfig } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
 import { migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { createKeySpace } from "../router/metering/redis-keys.ts";
-import { entryFields, type SpoolEntry, type SpooledRow } from "../router/metering/spool.ts";
-import { uuidv7 } from "../router/metering/usage-events.ts";
-import { createUsageStore } from "../router/metering/usage-store.ts";
-import { createUsageWriter } from "../router/metering/usage-writer.ts";
+import { createKeySpace } from "../metering/redis-keys.ts";
+import { entryFields, type SpoolEntry, type SpooledRow } from "../metering/spool.ts";
+import { uuidv7 } from "../metering/usage-events.ts";
+import { createUsageStore } from "../metering/usage-store.ts";
+import { createUsageWriter } from "../metering/usage-writer.ts";
 import { uniqueName } from "../test/support/unique.ts";
 
 const { values: flags } = parseArgs({

@@ -9,11 +9,11 @@
 //   validate + policy (chat)   zod validation of a small chat body, system prompt, cap, salt
 //   key lookup (Postgres)      a cache miss: one indexed SELECT + HMAC, what a key costs every 5 s
 import { parseArgs } from "node:util";
-import { createKeyStore } from "../router/auth/api-keys.ts";
+import { createKeyStore } from "../api-keys/api-keys.ts";
 import { createAuthenticator } from "../router/auth/authenticate.ts";
 import { applyChatPolicy, createCacheSalter, validateChatBody } from "../router/policy.ts";
 import { resolveModel } from "../router/resolve-model.ts";
-import { createTenantStore } from "../router/tenants/tenant-store.ts";
+import { createTenantStore } from "../tenants/tenant-store.ts";
 import { testSchema } from "../test/router-core/db.ts";
 import { acmeLike, globexLike } from "../test/router-core/tenants.ts";
 

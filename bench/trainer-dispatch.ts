@@ -12,7 +12,7 @@ import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { migrate } from "../core/migrate.ts";
 import { parseTenant, type Tenant } from "../core/tenant.ts";
-import { createJobsStore, type NewJob } from "../trainer/jobs-store.ts";
+import { createJobsStore, type NewJob } from "../fine-tuning/jobs-store.ts";
 import { createDispatcher } from "../trainer/queue.ts";
 
 const { values } = parseArgs({

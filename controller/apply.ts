@@ -3,9 +3,9 @@
 // fields the controller stopped setting (SSA then removes them); a subset comparison of desired
 // against observed catches drift, i.e. someone else changing a field the controller owns.
 import { createHash } from "node:crypto";
-import type { KubeClient } from "./kube/client.ts";
-import type { Informer } from "./kube/informer.ts";
-import { HASH_ANNOTATION, type KubeObject, type ResourceType } from "./kube/types.ts";
+import type { KubeClient } from "../kube/client.ts";
+import type { Informer } from "../kube/informer.ts";
+import { HASH_ANNOTATION, type KubeObject, type ResourceType } from "../kube/types.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { sameQuantity } from "./quantity.ts";
 

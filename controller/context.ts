@@ -3,10 +3,10 @@
 import type { Logger } from "../core/log.ts";
 import type { ModelPoolSpecInput, ModelPoolStatus } from "../core/model-pool.ts";
 import type { TenantStatus } from "../core/tenant-status.ts";
+import type { KubeClient } from "../kube/client.ts";
+import type { Informer } from "../kube/informer.ts";
+import { type KubeObject, MANAGED_BY, MANAGED_BY_LABEL, type OwnerReference } from "../kube/types.ts";
 import type { Applier } from "./apply.ts";
-import type { KubeClient } from "./kube/client.ts";
-import type { Informer } from "./kube/informer.ts";
-import { type KubeObject, MANAGED_BY, MANAGED_BY_LABEL, type OwnerReference } from "./kube/types.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import type { TenantEraser } from "./tenant/erasure.ts";
 import type { EventRecorder } from "./tenant/events.ts";

@@ -5,8 +5,8 @@
 // every retryPeriod and steps down if it cannot renew within renewDeadline; a leader that stops
 // cleanly releases the Lease so a standby takes over at once.
 import type { Logger } from "../core/log.ts";
-import { KubeApiError, type KubeClient } from "./kube/client.ts";
-import { type KubeObject, R } from "./kube/types.ts";
+import { KubeApiError, type KubeClient } from "../kube/client.ts";
+import { type KubeObject, R } from "../kube/types.ts";
 
 export type LeaseSpec = {
   holderIdentity?: string | null;

@@ -1,6 +1,17 @@
 // Runs the reconcilers while this process leads: starts the informer caches, maps every watch
 // event to the Tenant or ModelPool it concerns, and drains the work queue with N workers.
 import type { Logger } from "../core/log.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { type InformerHandler, startInformer } from "../kube/informer.ts";
+import {
+  type KubeObject,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  POOL_LABEL,
+  R,
+  type ResourceType,
+  TENANT_LABEL,
+} from "../kube/types.ts";
 import { canonicalJson, createApplier } from "./apply.ts";
 import type {
   Caches,
@@ -10,17 +21,6 @@ import type {
   ModelPoolObject,
   TenantObject,
 } from "./context.ts";
-import type { KubeClient } from "./kube/client.ts";
-import { type InformerHandler, startInformer } from "./kube/informer.ts";
-import {
-  type KubeObject,
-  MANAGED_BY,
-  MANAGED_BY_LABEL,
-  POOL_LABEL,
-  R,
-  type ResourceType,
-  TENANT_LABEL,
-} from "./kube/types.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { reconcileModelPool } from "./model-pool/reconcile.ts";
 import { writeStatus } from "./status.ts";

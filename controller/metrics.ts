@@ -1,6 +1,6 @@
 // Prometheus metrics of the controller, served on /metrics by the health server.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { type Verb, WRITE_VERBS } from "./kube/client.ts";
+import { type Verb, WRITE_VERBS } from "../kube/client.ts";
 
 export type ControllerMetrics = ReturnType<typeof createControllerMetrics>;
 

@@ -2,10 +2,10 @@
 // lastTransitionTime while their status stays the same, and the /status subresource is written
 // only when the computed status differs from the cached one, retrying on conflicts.
 import type { Condition, ConditionType } from "../core/conditions.ts";
+import { KubeApiError, type KubeClient } from "../kube/client.ts";
+import type { Informer } from "../kube/informer.ts";
+import type { KubeObject } from "../kube/types.ts";
 import { canonicalJson } from "./apply.ts";
-import { KubeApiError, type KubeClient } from "./kube/client.ts";
-import type { Informer } from "./kube/informer.ts";
-import type { KubeObject } from "./kube/types.ts";
 
 export type ConditionInput = { status: "True" | "False" | "Unknown"; reason: string; message: string };
 

@@ -4,10 +4,10 @@
 // lookups. Rows are keyed by tenant, so one tenant's fine-tunes never enter another's table.
 import type pg from "pg";
 import type { Logger } from "../core/log.ts";
+import type { ResolvedModel } from "../core/request-context.ts";
 import { loraName } from "../core/storage-layout.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { listModels, type ModelList, type ModelObject } from "./api/models.ts";
-import type { ResolvedModel } from "./context.ts";
 import { modelTable } from "./resolve-model.ts";
 
 type Row = {

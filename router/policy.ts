@@ -7,9 +7,9 @@
 //   (completions: to min(16, cap), keeping the API's default of 16);
 // - cache_salt is always the tenant's own (see cacheSaltFor); a client's value is overwritten.
 import { createHmac } from "node:crypto";
+import { deriveKey } from "../api-keys/secrets.ts";
+import { invalidBody } from "../core/errors.ts";
 import type { Tenant } from "../core/tenant.ts";
-import { deriveKey } from "./auth/secrets.ts";
-import { invalidBody } from "./errors.ts";
 import type { ChatBody, CompletionBody } from "./validate-body.ts";
 
 export {

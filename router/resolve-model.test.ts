@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { ApiError } from "../core/errors.ts";
 import { loraName } from "../core/storage-layout.ts";
 import { acmeLike, globexLike, makeTenant } from "../test/router-core/tenants.ts";
 import { listModels } from "./api/models.ts";
-import { ApiError } from "./errors.ts";
 import { resolveModel } from "./resolve-model.ts";
 
 const acme = acmeLike();

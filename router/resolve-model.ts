@@ -2,10 +2,11 @@
 // Another tenant's adapter name is answered exactly like a name that does not exist (404), so
 // adapter names cannot be probed across tenants. The engine-side lora_name comes from
 // loraName(tenant, adapter, version) and never from anything the client sent.
+
+import { ApiError, invalidBody, modelNotFound } from "../core/errors.ts";
+import type { ResolvedModel } from "../core/request-context.ts";
 import { loraName } from "../core/storage-layout.ts";
 import type { Tenant } from "../core/tenant.ts";
-import type { ResolvedModel } from "./context.ts";
-import { ApiError, invalidBody, modelNotFound } from "./errors.ts";
 
 const MAX_ECHOED = 128;
 

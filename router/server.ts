@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
-import { ApiError, sendError } from "./errors.ts";
+import { ApiError, sendError } from "../core/errors.ts";
 import { handleChatCompletions } from "./handlers/chat-completions.ts";
 import { handleCompletions } from "./handlers/completions.ts";
 import type { RouterDeps } from "./handlers/deps.ts";

@@ -3,7 +3,7 @@
 // does ('messages[2].content'); unknown fields pass through untouched, as OpenAI and vLLM
 // accept vendor extensions.
 import { z } from "zod";
-import { invalidBody } from "./errors.ts";
+import { invalidBody } from "../core/errors.ts";
 
 const MAX_STOP = 16;
 const MAX_USER = 512;

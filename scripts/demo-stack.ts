@@ -14,7 +14,7 @@ import { loadServiceConfig } from "../core/config.ts";
 import { writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
 import type { Tenant } from "../core/tenant.ts";
-import { loadTenantDir } from "../router/tenants/dir-source.ts";
+import { loadTenantDir } from "../tenants/dir-source.ts";
 import { DEFAULT_TRAINER_PYTHON } from "../trainer/executor-local.ts";
 import {
   type LimitOverrides,

@@ -4,10 +4,11 @@
 // the last step already stored, registration that ignores a repeat.
 import type { S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
-import { KubeApiError, type KubeClient } from "../controller/kube/client.ts";
-import type { KubeObject } from "../controller/kube/types.ts";
 import type { Logger } from "../core/log.ts";
 import type { Tenant } from "../core/tenant.ts";
+import { fineTunedModelName, type JobsStore } from "../fine-tuning/jobs-store.ts";
+import { KubeApiError, type KubeClient } from "../kube/client.ts";
+import type { KubeObject } from "../kube/types.ts";
 import {
   buildJobManifest,
   FINE_TUNE_LABEL,
@@ -18,7 +19,6 @@ import {
   namespaceFor,
   PODS,
 } from "./job-manifest.ts";
-import { fineTunedModelName, type JobsStore } from "./jobs-store.ts";
 import { recordProgress } from "./progress.ts";
 import { publishFineTune } from "./register-adapter.ts";
 

@@ -12,9 +12,9 @@ import type pg from "pg";
 import type { ServiceConfig } from "../core/config.ts";
 import type { Logger } from "../core/log.ts";
 import type { Tenant } from "../core/tenant.ts";
+import { fineTunedModelName, type JobError, type JobsStore } from "../fine-tuning/jobs-store.ts";
 import type { Executor } from "./executor-k8s.ts";
 import { buildJobManifest } from "./job-manifest.ts";
-import { fineTunedModelName, type JobError, type JobsStore } from "./jobs-store.ts";
 import { recordProgress } from "./progress.ts";
 import { publishFineTune } from "./register-adapter.ts";
 

@@ -4,10 +4,10 @@
 // prefix: locally a Secret per tenant with an access key limited to tenants/<tenant>/; on AWS
 // the Secret is replaced by a prefix-scoped IAM role (IRSA) on a per-tenant service account.
 
-import type { KubeObject, ResourceType } from "../controller/kube/types.ts";
 import { adapterPrefix, fileKey } from "../core/storage-layout.ts";
 import type { Tenant } from "../core/tenant.ts";
-import type { JobObject } from "./jobs-store.ts";
+import type { JobObject } from "../fine-tuning/jobs-store.ts";
+import type { KubeObject, ResourceType } from "../kube/types.ts";
 
 export const JOBS: ResourceType = {
   group: "batch",

@@ -11,8 +11,8 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { CONFIG_FILE, checkAdapterDir, WEIGHTS_FILE } from "../core/peft.ts";
 import { checkAdapterSource } from "../core/storage-layout.ts";
+import { fineTunedModelName, type JobError, type JobsStore } from "../fine-tuning/jobs-store.ts";
 import { ADAPTER_VERSION, fineTuneResourceName, outputUri } from "./job-manifest.ts";
-import { fineTunedModelName, type JobError, type JobsStore } from "./jobs-store.ts";
 
 export const MAX_LORA_RANK = 64;
 

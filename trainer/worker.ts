@@ -4,8 +4,8 @@
 // as stalled — safe because the executor is idempotent (see executor-k8s.ts).
 import { type Job, Worker } from "bullmq";
 import type { Logger } from "../core/log.ts";
+import type { JobsStore } from "../fine-tuning/jobs-store.ts";
 import type { Executor } from "./executor-k8s.ts";
-import type { JobsStore } from "./jobs-store.ts";
 import { bullConnection, type Dispatcher, type FineTuneTask, QUEUE_NAME } from "./queue.ts";
 
 export type TrainerWorkerOptions = {

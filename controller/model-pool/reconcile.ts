@@ -3,8 +3,8 @@
 // carry owner references, so the garbage collector removes them with the pool.
 import { findCondition } from "../../core/conditions.ts";
 import { engineServiceName, type ModelPoolStatus, parseModelPoolSpec } from "../../core/model-pool.ts";
+import { TENANT_LABEL } from "../../kube/types.ts";
 import type { Ctx, DeploymentObject, ModelPoolObject, ReconcileResult } from "../context.ts";
-import { TENANT_LABEL } from "../kube/types.ts";
 import { buildConditions, type ConditionInput, writeStatus } from "../status.ts";
 import { renderDeployment } from "./render-deployment.ts";
 import { renderPodDisruptionBudget } from "./render-pdb.ts";

@@ -2,10 +2,10 @@
 // agent beside it. The two containers share an emptyDir: the agent downloads and verifies an
 // adapter into it, then asks vLLM (over localhost) to load it from the same path.
 import { AGENT_PORT, ENGINE_PORT, type ModelPoolSpec } from "../../core/model-pool.ts";
+import type { KubeObject } from "../../kube/types.ts";
+import { POOL_LABEL, TENANT_LABEL } from "../../kube/types.ts";
 import type { ControllerConfig, ModelPoolObject } from "../context.ts";
 import { managedLabels, ownerRef } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
-import { POOL_LABEL, TENANT_LABEL } from "../kube/types.ts";
 import { quantityValue } from "../quantity.ts";
 
 export const ENGINE_APP_LABELS = { "app.kubernetes.io/name": "loraplex-engine" };

@@ -1,8 +1,9 @@
 // At most one engine replica of a pool goes down for voluntary disruptions (node drains), so a
 // drain cannot take a whole pool, and its resident adapters, away at once.
+
+import type { KubeObject } from "../../kube/types.ts";
 import type { ModelPoolObject } from "../context.ts";
 import { ownerRef } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
 import { poolLabels, poolSelector } from "./render-deployment.ts";
 
 export function renderPodDisruptionBudget(mp: ModelPoolObject): KubeObject {

@@ -3,9 +3,9 @@
 // the router picks replicas itself from the EndpointSlices and never goes through a cluster IP,
 // so none is allocated (a cluster with thousands of tenants would exhaust its service range).
 import { AGENT_PORT, ENGINE_PORT, engineServiceName } from "../../core/model-pool.ts";
+import type { KubeObject } from "../../kube/types.ts";
 import type { ModelPoolObject } from "../context.ts";
 import { ownerRef } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
 import { poolLabels, poolSelector } from "./render-deployment.ts";
 
 export function renderService(mp: ModelPoolObject): KubeObject {

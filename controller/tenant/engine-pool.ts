@@ -2,9 +2,9 @@
 // The ModelPool reconciler turns it into the Deployment, Service and PodDisruptionBudget.
 import type { ModelPoolSpecInput } from "../../core/model-pool.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import type { KubeObject } from "../../kube/types.ts";
+import { API_VERSION_MODEL_POOL, TENANT_LABEL } from "../../kube/types.ts";
 import { managedLabels, ownerRef, TENANT_POOL_NAME, type TenantObject, tenantNamespace } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
-import { API_VERSION_MODEL_POOL, TENANT_LABEL } from "../kube/types.ts";
 
 export function renderTenantModelPool(owner: TenantObject, tenant: Tenant, gpuResource: string): KubeObject {
   const d = tenant.spec.dedicated!;

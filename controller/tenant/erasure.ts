@@ -3,9 +3,9 @@
 // the Tenant (and the record that erasure is owed) until a retry succeeds.
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { tenantPrefix } from "../../core/storage-layout.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { R } from "../../kube/types.ts";
 import { tenantNamespace } from "../context.ts";
-import type { KubeClient } from "../kube/client.ts";
-import { R } from "../kube/types.ts";
 import { isTenantNamespace } from "./namespace.ts";
 
 /** Deletes a tenant's rows in every table that holds tenant data; returns rows deleted per table. */

@@ -2,8 +2,8 @@
 // tenant` tells the story. Events of cluster-scoped objects go to the "default" namespace, as
 // client-go's recorder does. A failed Event write is logged and never fails a reconcile.
 import type { Logger } from "../../core/log.ts";
-import type { KubeClient } from "../kube/client.ts";
-import { type KubeObject, R } from "../kube/types.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 
 export type EventType = "Normal" | "Warning";
 

@@ -3,9 +3,10 @@
 // prefix and the Postgres rows; an Event records what was erased, and only then does the
 // finalizer come off. Any failure leaves the finalizer, marks the Tenant Degraded with the
 // reason, and is retried with backoff by the work queue.
+
+import { R, TENANT_FINALIZER } from "../../kube/types.ts";
 import type { Ctx, ReconcileResult, TenantObject } from "../context.ts";
 import { tenantNamespace } from "../context.ts";
-import { R, TENANT_FINALIZER } from "../kube/types.ts";
 import { writeStatus } from "../status.ts";
 import { failedStatus, recordTransitions } from "./status.ts";
 

@@ -1,8 +1,9 @@
 // Defaults for containers that declare no resources (the quota requires CPU and memory on
 // every pod), so a stray pod gets small, bounded settings instead of being rejected.
+
+import type { KubeObject } from "../../kube/types.ts";
+import { TENANT_LABEL } from "../../kube/types.ts";
 import { managedLabels, ownerRef, type TenantObject, tenantNamespace } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
-import { TENANT_LABEL } from "../kube/types.ts";
 
 export function renderLimitRange(owner: TenantObject): KubeObject {
   const name = owner.metadata.name!;

@@ -3,6 +3,8 @@
 // would let a tenant's pod escape its namespace (privileged, host namespaces/paths/ports, added
 // capabilities). "restricted" is warned and audited, so anything else that falls short shows up.
 
+import type { KubeObject } from "../../kube/types.ts";
+import { TENANT_LABEL } from "../../kube/types.ts";
 import {
   type ControllerConfig,
   managedLabels,
@@ -10,8 +12,6 @@ import {
   type TenantObject,
   tenantNamespace,
 } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
-import { TENANT_LABEL } from "../kube/types.ts";
 
 export function renderNamespace(tenant: TenantObject, config: ControllerConfig): KubeObject {
   const name = tenant.metadata.name!;

@@ -2,6 +2,8 @@
 // engine replicas (Deployments roll one pod at a time, without surge, so that is enough), and
 // small object counts so the namespace cannot be used for anything else.
 import type { Tenant } from "../../core/tenant.ts";
+import type { KubeObject } from "../../kube/types.ts";
+import { TENANT_LABEL } from "../../kube/types.ts";
 import {
   type ControllerConfig,
   managedLabels,
@@ -9,8 +11,6 @@ import {
   type TenantObject,
   tenantNamespace,
 } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
-import { TENANT_LABEL } from "../kube/types.ts";
 import { enginePodResources } from "../model-pool/render-deployment.ts";
 import { formatCpu, formatMemory } from "../quantity.ts";
 

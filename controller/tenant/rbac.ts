@@ -2,6 +2,8 @@
 // agent never call the Kubernetes API) and the RoleBinding that gives the tenant's owners the
 // shipped owner ClusterRole in that namespace only.
 import type { Tenant } from "../../core/tenant.ts";
+import type { KubeObject } from "../../kube/types.ts";
+import { TENANT_LABEL } from "../../kube/types.ts";
 import {
   type ControllerConfig,
   managedLabels,
@@ -10,8 +12,6 @@ import {
   type TenantObject,
   tenantNamespace,
 } from "../context.ts";
-import type { KubeObject } from "../kube/types.ts";
-import { TENANT_LABEL } from "../kube/types.ts";
 
 type Owner = Tenant["spec"]["owners"][number];
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;

@@ -4,6 +4,7 @@ import { engineServiceName } from "../../core/model-pool.ts";
 import { checkAdapterSource, loraName } from "../../core/storage-layout.ts";
 import { parseTenant, type Tenant } from "../../core/tenant.ts";
 import type { AdapterStatus } from "../../core/tenant-status.ts";
+import { R, TENANT_FINALIZER } from "../../kube/types.ts";
 import {
   type Ctx,
   type ModelPoolObject,
@@ -12,7 +13,6 @@ import {
   type TenantObject,
   tenantNamespace,
 } from "../context.ts";
-import { R, TENANT_FINALIZER } from "../kube/types.ts";
 import { writeStatus } from "../status.ts";
 import { renderTenantModelPool } from "./engine-pool.ts";
 import { finalizeTenant } from "./finalize.ts";

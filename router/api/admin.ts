@@ -10,12 +10,12 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { z } from "zod";
+import type { KeyStore } from "../../api-keys/api-keys.ts";
+import { ApiError, invalidBody, sendError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { TenantName } from "../../core/tenant.ts";
-import type { KeyStore } from "../auth/api-keys.ts";
+import type { TenantStore } from "../../tenants/tenant-store.ts";
 import { bearerToken } from "../auth/authenticate.ts";
-import { ApiError, invalidBody, sendError } from "../errors.ts";
-import type { TenantStore } from "../tenants/tenant-store.ts";
 
 const CreateKey = z.strictObject({
   tenant: z.string().min(1).max(64),

@@ -1,12 +1,12 @@
 // Bearer API key → tenant. On a cache hit this is two Map lookups (key cache, tenant store);
 // the tenant is looked up on every request so a deleted Tenant locks its keys out at once.
 import type { Redis } from "ioredis";
+import { type KeyStore, looksLikeTenantKey, revocationChannel } from "../../api-keys/api-keys.ts";
+import { createKeyCache, type KeyCache } from "../../api-keys/key-cache.ts";
+import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import { ApiError } from "../errors.ts";
-import type { TenantStore } from "../tenants/tenant-store.ts";
-import { type KeyStore, looksLikeTenantKey, revocationChannel } from "./api-keys.ts";
-import { createKeyCache, type KeyCache } from "./key-cache.ts";
+import type { TenantStore } from "../../tenants/tenant-store.ts";
 
 const LAST_USED_FLUSH_MS = 60_000;
 

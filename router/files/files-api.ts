@@ -3,8 +3,8 @@
 // failures in OpenAI's error shape; another tenant's file id is a 404 like an unknown one.
 import type { IncomingMessage } from "node:http";
 import express, { type Request, type Response, type Router } from "express";
+import { ApiError, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import { ApiError, sendError } from "../errors.ts";
 import type { FilesStore } from "./files-store.ts";
 import { validateChatJsonl } from "./jsonl-validate.ts";
 

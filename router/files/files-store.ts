@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { fileKey } from "../../core/storage-layout.ts";
-import { withTenant } from "../metering/tenant-db.ts";
+import { withTenant } from "../../metering/tenant-db.ts";
 
 export type FileObject = {
   id: string;

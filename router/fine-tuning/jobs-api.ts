@@ -3,8 +3,8 @@
 // are this tenant's own fine-tune files, then stores it as queued; the trainer's dispatcher
 // (trainer/queue.ts) takes it from there. Every query is scoped to the caller's tenant.
 import express, { type Router } from "express";
-import { ACTIVE_STATUSES, type JobsStore } from "../../trainer/jobs-store.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
+import { ACTIVE_STATUSES, type JobsStore } from "../../fine-tuning/jobs-store.ts";
 import { type Caller, intParam, tenantRoute } from "../files/files-api.ts";
 import type { FilesStore } from "../files/files-store.ts";
 import { parseJobRequest } from "./validate-job.ts";

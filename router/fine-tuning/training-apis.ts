@@ -4,7 +4,7 @@
 import type pg from "pg";
 import type { ServiceConfig } from "../../core/config.ts";
 import { createS3Client } from "../../core/s3.ts";
-import { createJobsStore } from "../../trainer/jobs-store.ts";
+import { createJobsStore } from "../../fine-tuning/jobs-store.ts";
 import { type Caller, createFilesApi } from "../files/files-api.ts";
 import { createFilesStore } from "../files/files-store.ts";
 import { createJobsApi } from "./jobs-api.ts";

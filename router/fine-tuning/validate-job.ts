@@ -2,9 +2,10 @@
 // parameter. "auto" hyperparameters resolve to Loraplex's defaults here, so a stored job always
 // says exactly what it will train with. LoRA rank/alpha are a documented Loraplex extension
 // (hyperparameters.lora_rank / lora_alpha), also accepted under method.supervised.hyperparameters.
+
+import { ApiError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import type { Hyperparameters, NewJob } from "../../trainer/jobs-store.ts";
-import { ApiError } from "../errors.ts";
+import type { Hyperparameters, NewJob } from "../../fine-tuning/jobs-store.ts";
 
 export const DEFAULTS: Hyperparameters = {
   n_epochs: 3,

@@ -5,8 +5,8 @@
 // error event. Every path returns an Outcome, so the caller can settle exactly once.
 import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import type { Outcome, RequestContext } from "../context.ts";
-import { ApiError, sendError } from "../errors.ts";
+import { ApiError, sendError } from "../../core/errors.ts";
+import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
 import type { Replica } from "../scheduling/replica-state.ts";

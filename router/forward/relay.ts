@@ -4,8 +4,8 @@
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import type { Outcome, RequestContext } from "../context.ts";
-import { ApiError, sendError } from "../errors.ts";
+import { ApiError, sendError } from "../../core/errors.ts";
+import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import type { ForwardJob } from "./proxy.ts";
 import { createSseRewriter } from "./sse.ts";
 

@@ -1,7 +1,7 @@
 // Reading and parsing a request body: bounded in size (413), parsed once (400 that says what
 // is wrong), and required to be a JSON object, before anything else looks at it.
 import type { IncomingMessage } from "node:http";
-import { ApiError, invalidBody } from "../errors.ts";
+import { ApiError, invalidBody } from "../../core/errors.ts";
 
 export function tooLarge(limit: number): ApiError {
   return new ApiError(413, `Request body is larger than the limit of ${limit} bytes.`, {

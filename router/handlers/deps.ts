@@ -2,8 +2,8 @@
 // functions instead of concrete modules so each step (auth, policy, scheduling, hooks) stays
 // replaceable and the hot path reads as a straight line.
 import type { Logger } from "../../core/log.ts";
+import type { Endpoint, Hooks, RequestContext, ResolvedModel } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import type { Endpoint, Hooks, RequestContext, ResolvedModel } from "../context.ts";
 import type { Upstreams } from "../forward/upstreams.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";

@@ -2,8 +2,8 @@
 // authenticate → read body (413) → parse (400) → validate + policy → resolve model → admit →
 // forward (pick replica, ensure adapter, send, relay) → settle, exactly once per admitted request.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Endpoint, Outcome, RequestContext } from "../context.ts";
-import { ApiError, invalidBody, sendError } from "../errors.ts";
+import { ApiError, invalidBody, sendError } from "../../core/errors.ts";
+import type { Endpoint, Outcome, RequestContext } from "../../core/request-context.ts";
 import { forward } from "../forward/proxy.ts";
 import { NO_TENANT } from "../metrics.ts";
 import { parseJsonObject, readBody } from "./body.ts";

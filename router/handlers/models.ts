@@ -1,7 +1,7 @@
 // GET /v1/models and GET /v1/models/{id}: only the caller tenant's base models and adapters.
 // Another tenant's adapter is answered exactly like a name that does not exist.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { modelNotFound, sendError } from "../errors.ts";
+import { modelNotFound, sendError } from "../../core/errors.ts";
 import { NO_TENANT } from "../metrics.ts";
 import type { RouterDeps } from "./deps.ts";
 

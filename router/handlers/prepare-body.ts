@@ -1,7 +1,8 @@
 // Validation (400 naming the field) and tenant policy for each inference endpoint, in the order
 // the request path needs them: the body must be well-formed before the policy rewrites it.
+
+import type { Endpoint } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import type { Endpoint } from "../context.ts";
 import {
   applyChatPolicy,
   applyCompletionPolicy,

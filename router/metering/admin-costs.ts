@@ -5,10 +5,10 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type Request, type Response, type Router } from "express";
 import type pg from "pg";
+import { ApiError, sendError } from "../../core/errors.ts";
+import type { MeteringConfig } from "../../metering/config.ts";
 import { bearerToken } from "../auth/authenticate.ts";
-import { ApiError, sendError } from "../errors.ts";
 import { integer, oneOf, type Query, unixTime } from "./api-params.ts";
-import type { MeteringConfig } from "./config.ts";
 
 export type AdminCostsDeps = {
   pool: pg.Pool;

@@ -1,7 +1,7 @@
 // Query parameters of the tenant usage, costs and audit APIs, validated into a clear 400 in
 // OpenAI's error shape: unknown group_by values, inverted or oversized ranges, limits beyond the
 // maximum and cursors that were not ours all say what is wrong and which parameter.
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 
 export type Query = Record<string, unknown>;
 

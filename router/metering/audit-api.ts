@@ -4,9 +4,9 @@
 // memory and never holds one transaction open for long.
 import type { Response, Router } from "express";
 import type pg from "pg";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
+import { withTenant } from "../../metering/tenant-db.ts";
 import { decodeCursor, encodeCursor, integer, type Query, unixTime } from "./api-params.ts";
-import { withTenant } from "./tenant-db.ts";
 import { type Handler, route, type UsageApiDeps } from "./usage-api.ts";
 
 type AuditRow = Record<string, unknown> & { ts: Date; id: string; ts_exact: string };

@@ -4,19 +4,33 @@
 // usage event. settle: exactly once per request, never throws, never waits: builds the usage
 // event and audit row, appends them to the spool, and settles the reservation in the background.
 import type { Redis } from "ioredis";
+import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
-import type { Hooks, Outcome, RequestContext } from "../context.ts";
-import { ApiError } from "../errors.ts";
-import { createAdmission, RedisUnavailable } from "./admission.ts";
-import type { AlertSink } from "./alerts.ts";
-import { buildAuditContent } from "./audit-record.ts";
-import { type BudgetKeys, budgetKeys, type Caps, capError, capsOf, periodsAt } from "./budget.ts";
-import { type LimitScope, limitError, limitScopes, rateLimitHeaders } from "./limits.ts";
-import type { MeteringMetrics } from "./metrics.ts";
-import { costOf, findPrice, microToUsd, notPriced, type PricedModel, type PriceTable } from "./prices.ts";
-import type { KeySpace } from "./redis-keys.ts";
-import type { Spool } from "./spool.ts";
-import { buildUsageEvent } from "./usage-events.ts";
+import type { Hooks, Outcome, RequestContext } from "../../core/request-context.ts";
+import { createAdmission, RedisUnavailable } from "../../metering/admission.ts";
+import type { AlertSink } from "../../metering/alerts.ts";
+import { buildAuditContent } from "../../metering/audit-record.ts";
+import {
+  type BudgetKeys,
+  budgetKeys,
+  type Caps,
+  capError,
+  capsOf,
+  periodsAt,
+} from "../../metering/budget.ts";
+import { type LimitScope, limitError, limitScopes, rateLimitHeaders } from "../../metering/limits.ts";
+import type { MeteringMetrics } from "../../metering/metrics.ts";
+import {
+  costOf,
+  findPrice,
+  microToUsd,
+  notPriced,
+  type PricedModel,
+  type PriceTable,
+} from "../../metering/prices.ts";
+import type { KeySpace } from "../../metering/redis-keys.ts";
+import type { Spool } from "../../metering/spool.ts";
+import { buildUsageEvent } from "../../metering/usage-events.ts";
 
 export type MeteringHooksDeps = {
   redis: Redis;

@@ -7,19 +7,19 @@ import type pg from "pg";
 import type { Registry } from "prom-client";
 import type { Logger } from "../../core/log.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import { createAlertSink } from "../../metering/alerts.ts";
+import { startAuditRetention } from "../../metering/audit.ts";
+import type { MeteringConfig } from "../../metering/config.ts";
+import { type ErasureCounts, eraseTenantData } from "../../metering/erasure.ts";
+import { createMeteringMetrics } from "../../metering/metrics.ts";
+import { createKeySpace, type KeySpace } from "../../metering/redis-keys.ts";
+import { createSpool } from "../../metering/spool.ts";
+import { createUsageStore } from "../../metering/usage-store.ts";
+import { createUsageWriter } from "../../metering/usage-writer.ts";
 import { createAdminCostsRouter } from "./admin-costs.ts";
-import { createAlertSink } from "./alerts.ts";
-import { startAuditRetention } from "./audit.ts";
-import type { MeteringConfig } from "./config.ts";
 import { createDashboardRouter } from "./dashboard/routes.ts";
-import { type ErasureCounts, eraseTenantData } from "./erasure.ts";
 import { createMeteringHooks, type MeteringHooks } from "./hooks.ts";
-import { createMeteringMetrics } from "./metrics.ts";
-import { createKeySpace, type KeySpace } from "./redis-keys.ts";
-import { createSpool } from "./spool.ts";
 import { type Caller, createUsageRouter } from "./usage-api.ts";
-import { createUsageStore } from "./usage-store.ts";
-import { createUsageWriter } from "./usage-writer.ts";
 
 export type MeteringInfra = {
   pool: pg.Pool;

@@ -4,8 +4,9 @@
 // explicit WHERE and row-level security (tenant-db.ts). Also the dashboard's own reads.
 import express, { type Request, type Response, type Router } from "express";
 import type pg from "pg";
+import { ApiError, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import { ApiError, sendError } from "../errors.ts";
+import { withTenant } from "../../metering/tenant-db.ts";
 import {
   bucketWindow,
   decodeCursor,
@@ -16,7 +17,6 @@ import {
   type Query,
 } from "./api-params.ts";
 import { mountAuditRoutes } from "./audit-api.ts";
-import { withTenant } from "./tenant-db.ts";
 import {
   queryUsage,
   USAGE_GROUPS,

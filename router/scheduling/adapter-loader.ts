@@ -8,13 +8,13 @@
 // serialises loads of one name, so the worst case is a redundant "already_loaded" call.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { AgentInventory, LoadRequest, LoadResult } from "../../agent/types.ts";
+import type { AgentInventory, LoadRequest, LoadResult } from "../../agent-api/types.ts";
+import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
-import type { ResolvedAdapter } from "../context.ts";
-import { ApiError } from "../errors.ts";
+import type { ResolvedAdapter } from "../../core/request-context.ts";
 import { markResident, type ReplicaState } from "./replica-state.ts";
 
-/** What the loader needs from the agent client (agent/client.ts). */
+/** What the loader needs from the agent client (agent-api/client.ts). */
 export type AgentApi = {
   load(req: LoadRequest): Promise<LoadResult>;
   list(): Promise<AgentInventory>;

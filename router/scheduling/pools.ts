@@ -7,9 +7,9 @@
 // then sees this one's load and in-progress adapter load, and joins it instead of loading again.
 import type { Redis } from "ioredis";
 import { Agent as UndiciAgent } from "undici";
-import { type AgentClient, createAgentClient } from "../../agent/client.ts";
+import { type AgentClient, createAgentClient } from "../../agent-api/client.ts";
 import type { Logger } from "../../core/log.ts";
-import type { ResolvedAdapter } from "../context.ts";
+import type { ResolvedAdapter } from "../../core/request-context.ts";
 import { type AgentApi, createAdapterLoader, type EnsureResult } from "./adapter-loader.ts";
 import type { Discovery, EngineEndpoint } from "./discovery.ts";
 import { createEndpointSliceDiscovery, type KubeOptions } from "./discovery-endpointslices.ts";

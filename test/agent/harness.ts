@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { type AgentClient, createAgentClient } from "../../agent/client.ts";
+import { type AgentClient, createAgentClient } from "../../agent-api/client.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { CONFIG_FILE, type GenerateOptions, generateAdapter, WEIGHTS_FILE } from "../../core/peft.ts";
 import { createS3Client } from "../../core/s3.ts";

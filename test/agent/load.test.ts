@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentError } from "../../agent/client.ts";
+import { AgentError } from "../../agent-api/client.ts";
 import { loraName } from "../../core/storage-layout.ts";
 import { uniqueName } from "../support/unique.ts";
 import {

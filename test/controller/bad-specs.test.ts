@@ -2,8 +2,8 @@
 // clear message; what needs the controller's configuration (the bucket) or more than CEL can
 // say surfaces as a Degraded condition, and the controller carries on with other tenants.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KubeApiError } from "../../controller/kube/client.ts";
-import { R } from "../../controller/kube/types.ts";
+import { KubeApiError } from "../../kube/client.ts";
+import { R } from "../../kube/types.ts";
 import {
   type Controller,
   type ControllerEnv,

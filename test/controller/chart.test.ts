@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import type { KubeClient } from "../../controller/kube/client.ts";
-import { type KubeObject, R } from "../../controller/kube/types.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 import { uniqueName } from "../support/unique.ts";
 import { adminClient, installCrdsAndRoles, ROOT, readManifests } from "./cluster-fixture.ts";
 

@@ -4,8 +4,8 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseAllDocuments, parse as parseYaml, stringify } from "yaml";
-import { createKubeClient, type KubeClient, loadKubeConfig } from "../../controller/kube/client.ts";
-import { type KubeObject, R, type ResourceType } from "../../controller/kube/types.ts";
+import { createKubeClient, type KubeClient, loadKubeConfig } from "../../kube/client.ts";
+import { type KubeObject, R, type ResourceType } from "../../kube/types.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 

@@ -4,11 +4,11 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KubeObject, R } from "../../controller/kube/types.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createPgPool } from "../../core/db.ts";
 import { migrate } from "../../core/migrate.ts";
 import { createS3Client } from "../../core/s3.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 import { waitFor } from "./cluster-fixture.ts";
 import { type ControllerEnv, condition, isReady, setupControllerEnv } from "./harness.ts";
 

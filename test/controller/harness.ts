@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { KubeApiError, type KubeClient } from "../../controller/kube/client.ts";
-import { type KubeObject, R } from "../../controller/kube/types.ts";
 import type { Condition } from "../../core/conditions.ts";
 import type { TenantStatus } from "../../core/tenant-status.ts";
+import { KubeApiError, type KubeClient } from "../../kube/client.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 import {

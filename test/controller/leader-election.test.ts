@@ -2,7 +2,7 @@
 // writes nothing but its Lease attempts; kill the leader and the standby takes over once the
 // Lease expires; a leader that stops cleanly hands the Lease over at once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KubeObject, R } from "../../controller/kube/types.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 import { waitFor } from "./cluster-fixture.ts";
 import { type ControllerEnv, isReady, setupControllerEnv, writesByResource } from "./harness.ts";
 

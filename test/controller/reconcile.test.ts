@@ -1,8 +1,8 @@
 // The Tenant and ModelPool reconcile paths on the test control plane, with the controller as a
 // real process under a token bound to exactly the shipped ClusterRole.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createKubeClient, type KubeClient, loadKubeConfig } from "../../controller/kube/client.ts";
-import { type KubeObject, R } from "../../controller/kube/types.ts";
+import { createKubeClient, type KubeClient, loadKubeConfig } from "../../kube/client.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 import { waitFor } from "./cluster-fixture.ts";
 import {
   type Controller,

@@ -3,18 +3,18 @@
 // the spool and the writer into Postgres (the same path the router uses).
 import { createServer, type Server } from "node:http";
 import express from "express";
+import { createKeyStore, type KeyStore } from "../../api-keys/api-keys.ts";
+import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import { createKeyStore, type KeyStore } from "../../router/auth/api-keys.ts";
+import { parsePriceTable } from "../../metering/prices.ts";
+import { createSpool } from "../../metering/spool.ts";
+import { createUsageStore } from "../../metering/usage-store.ts";
+import { createUsageWriter, type UsageWriter } from "../../metering/usage-writer.ts";
 import { createAuthenticator } from "../../router/auth/authenticate.ts";
-import type { Outcome, RequestContext } from "../../router/context.ts";
 import { createDashboardRouter } from "../../router/metering/dashboard/routes.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { parsePriceTable } from "../../router/metering/prices.ts";
-import { createSpool } from "../../router/metering/spool.ts";
 import { createUsageRouter } from "../../router/metering/usage-api.ts";
-import { createUsageStore } from "../../router/metering/usage-store.ts";
-import { createUsageWriter, type UsageWriter } from "../../router/metering/usage-writer.ts";
-import { createTenantStore } from "../../router/tenants/tenant-store.ts";
+import { createTenantStore } from "../../tenants/tenant-store.ts";
 import { freePort } from "../support/process.ts";
 import { ctxFor, log, PRICES, type TestDb, type TestRedis } from "./support.ts";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { purgeExpiredAudit, startAuditRetention } from "../../router/metering/audit.ts";
-import { recordAuditPayload } from "../../router/metering/audit-record.ts";
+import { purgeExpiredAudit, startAuditRetention } from "../../metering/audit.ts";
+import { recordAuditPayload } from "../../metering/audit-record.ts";
 import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
 import { log, ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
 

@@ -1,12 +1,12 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RequestContext } from "../../router/context.ts";
-import { ApiError } from "../../router/errors.ts";
-import { createAlertSink, signWebhook, webhookSecretFor } from "../../router/metering/alerts.ts";
-import { periodsAt } from "../../router/metering/budget.ts";
+import { ApiError } from "../../core/errors.ts";
+import type { RequestContext } from "../../core/request-context.ts";
+import { createAlertSink, signWebhook, webhookSecretFor } from "../../metering/alerts.ts";
+import { periodsAt } from "../../metering/budget.ts";
+import { parsePriceTable } from "../../metering/prices.ts";
+import { createSpool } from "../../metering/spool.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { parsePriceTable } from "../../router/metering/prices.ts";
-import { createSpool } from "../../router/metering/spool.ts";
 import { freePort } from "../support/process.ts";
 import { ctxFor, log, ok, PRICES, type TestRedis, tenant, testRedis } from "./support.ts";
 

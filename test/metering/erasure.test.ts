@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eraseTenantData } from "../../router/metering/erasure.ts";
+import { eraseTenantData } from "../../metering/erasure.ts";
 import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
 import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RequestContext } from "../../router/context.ts";
-import { ApiError } from "../../router/errors.ts";
+import { ApiError } from "../../core/errors.ts";
+import type { RequestContext } from "../../core/request-context.ts";
+import { parsePriceTable } from "../../metering/prices.ts";
+import { createSpool, fieldOf, type SpoolEntry } from "../../metering/spool.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { parsePriceTable } from "../../router/metering/prices.ts";
-import { createSpool, fieldOf, type SpoolEntry } from "../../router/metering/spool.ts";
 import { ctxFor, log, ok, PRICES, type TestRedis, tenant, testRedis } from "./support.ts";
 
 async function rejection(p: Promise<void>): Promise<ApiError> {

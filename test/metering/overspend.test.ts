@@ -6,8 +6,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis } from "../../core/redis.ts";
-import { periodsAt } from "../../router/metering/budget.ts";
-import { createKeySpace } from "../../router/metering/redis-keys.ts";
+import { periodsAt } from "../../metering/budget.ts";
+import { createKeySpace } from "../../metering/redis-keys.ts";
 import { uniqueName } from "../support/unique.ts";
 import { type MeteredStack, MODEL, PRICE, startMeteredStack, tenantYaml } from "./router-stack.ts";
 

@@ -4,13 +4,13 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
+import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
-import { ApiError } from "../../router/errors.ts";
+import { parsePriceTable } from "../../metering/prices.ts";
+import { createKeySpace } from "../../metering/redis-keys.ts";
+import { createSpool, type Spool } from "../../metering/spool.ts";
+import { createUsageStore } from "../../metering/usage-store.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { parsePriceTable } from "../../router/metering/prices.ts";
-import { createKeySpace } from "../../router/metering/redis-keys.ts";
-import { createSpool, type Spool } from "../../router/metering/spool.ts";
-import { createUsageStore } from "../../router/metering/usage-store.ts";
 import { type DedicatedRedis, startDedicatedRedis } from "./dedicated-servers.ts";
 import { ctxFor, log, ok, PRICES, type TestDb, tenant, testDb } from "./support.ts";
 

@@ -1,11 +1,11 @@
 // Postgres is stopped for real while traffic flows; events wait in the Redis spool and are
 // written when it returns: every event exactly once, rollups matching, audit rows alongside.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parsePriceTable } from "../../metering/prices.ts";
+import { createSpool, entryFields, type SpoolEntry } from "../../metering/spool.ts";
+import { createUsageStore } from "../../metering/usage-store.ts";
+import { createUsageWriter, type UsageWriter } from "../../metering/usage-writer.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { parsePriceTable } from "../../router/metering/prices.ts";
-import { createSpool, entryFields, type SpoolEntry } from "../../router/metering/spool.ts";
-import { createUsageStore } from "../../router/metering/usage-store.ts";
-import { createUsageWriter, type UsageWriter } from "../../router/metering/usage-writer.ts";
 import { type DedicatedPostgres, startDedicatedPostgres } from "./dedicated-servers.ts";
 import {
   ctxFor,

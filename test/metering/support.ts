@@ -8,9 +8,9 @@ import { createPgPool } from "../../core/db.ts";
 import { createLogger } from "../../core/log.ts";
 import { migrate } from "../../core/migrate.ts";
 import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
+import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import { parseTenant, type Tenant } from "../../core/tenant.ts";
-import type { Outcome, RequestContext } from "../../router/context.ts";
-import { createKeySpace, type KeySpace } from "../../router/metering/redis-keys.ts";
+import { createKeySpace, type KeySpace } from "../../metering/redis-keys.ts";
 import { uniqueName } from "../support/unique.ts";
 
 export const log = createLogger("metering-test", "silent");

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withTenant } from "../../router/metering/tenant-db.ts";
+import { withTenant } from "../../metering/tenant-db.ts";
 import { getJson, type Harness, type Json, pastCtx, startHarness } from "./api-harness.ts";
 import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
 

@@ -5,14 +5,14 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
+import { loadAdminToken } from "../../api-keys/secrets.ts";
 import { loadServiceConfig } from "../../core/config.ts";
+import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
 import { createAdminRouter } from "../../router/api/admin.ts";
-import { createKeyStore, revocationChannel } from "../../router/auth/api-keys.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
-import { loadAdminToken } from "../../router/auth/secrets.ts";
-import { ApiError } from "../../router/errors.ts";
-import { createTenantStore } from "../../router/tenants/tenant-store.ts";
+import { createTenantStore } from "../../tenants/tenant-store.ts";
 import { testSchema } from "./db.ts";
 import { acmeLike, globexLike } from "./tenants.ts";
 

@@ -2,16 +2,16 @@
 // revocation seen by another router's authenticator through pub/sub, and the 401 answers.
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createKeyStore, type KeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
 import { loadServiceConfig } from "../../core/config.ts";
+import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
 import { loraName } from "../../core/storage-layout.ts";
 import { listModels } from "../../router/api/models.ts";
-import { createKeyStore, type KeyStore, revocationChannel } from "../../router/auth/api-keys.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
-import { ApiError } from "../../router/errors.ts";
 import { resolveModel } from "../../router/resolve-model.ts";
-import { loadTenantDir } from "../../router/tenants/dir-source.ts";
-import { createTenantStore, type MutableTenantStore } from "../../router/tenants/tenant-store.ts";
+import { loadTenantDir } from "../../tenants/dir-source.ts";
+import { createTenantStore, type MutableTenantStore } from "../../tenants/tenant-store.ts";
 import { testSchema } from "./db.ts";
 import { acmeLike, globexLike } from "./tenants.ts";
 

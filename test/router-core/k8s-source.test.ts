@@ -4,8 +4,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
-import { startK8sTenantSource } from "../../router/tenants/k8s-source.ts";
-import { createTenantStore, type TenantSource } from "../../router/tenants/tenant-store.ts";
+import { startK8sTenantSource } from "../../tenants/k8s-source.ts";
+import { createTenantStore, type TenantSource } from "../../tenants/tenant-store.ts";
 import { freePort } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 

@@ -4,12 +4,12 @@ import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createKeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis } from "../../core/redis.ts";
-import { createKeyStore, revocationChannel } from "../../router/auth/api-keys.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
-import { loadTenantDir } from "../../router/tenants/dir-source.ts";
-import { createTenantStore } from "../../router/tenants/tenant-store.ts";
+import { loadTenantDir } from "../../tenants/dir-source.ts";
+import { createTenantStore } from "../../tenants/tenant-store.ts";
 import { testSchema } from "./db.ts";
 
 const CLI = resolve(import.meta.dirname, "../../bin/loraplex.js");

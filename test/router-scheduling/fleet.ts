@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE } from "../../core/peft.ts";
+import type { ResolvedAdapter } from "../../core/request-context.ts";
 import { adapterPrefix, loraName } from "../../core/storage-layout.ts";
-import type { ResolvedAdapter } from "../../router/context.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 
 export const MODEL = "sim-llama-8b";

@@ -2,7 +2,7 @@
 // simulator and agent processes.
 import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentClient } from "../../agent/client.ts";
+import { createAgentClient } from "../../agent-api/client.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import { createS3Client } from "../../core/s3.ts";

@@ -5,8 +5,8 @@
 // the upstream request aborted (the simulator's running count drops back to zero).
 import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Outcome, RequestContext } from "../../router/context.ts";
-import { ApiError } from "../../router/errors.ts";
+import { ApiError } from "../../core/errors.ts";
+import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import type { EarlyRejection, RouterHooks } from "../../router/handlers/deps.ts";
 import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
 

@@ -11,17 +11,12 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Queue } from "bullmq";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import {
-  createKubeClient,
-  KubeApiError,
-  type KubeClient,
-  loadKubeConfig,
-} from "../../controller/kube/client.ts";
-import { type KubeObject, R } from "../../controller/kube/types.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { CONFIG_FILE, WEIGHTS_FILE, writeAdapter } from "../../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../../core/s3.ts";
 import { loraName } from "../../core/storage-layout.ts";
+import { createKubeClient, KubeApiError, type KubeClient, loadKubeConfig } from "../../kube/client.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 import { JOBS } from "../../trainer/job-manifest.ts";
 import { bullConnection, QUEUE_NAME } from "../../trainer/queue.ts";
 import { MODEL, type Stack, startStack, until } from "../router/stack.ts";

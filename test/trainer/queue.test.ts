@@ -7,7 +7,7 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { createPgPool } from "../../core/db.ts";
 import { migrate } from "../../core/migrate.ts";
 import { parseTenant, type Tenant } from "../../core/tenant.ts";
-import { createJobsStore, type JobsStore, type NewJob } from "../../trainer/jobs-store.ts";
+import { createJobsStore, type JobsStore, type NewJob } from "../../fine-tuning/jobs-store.ts";
 import { createDispatcher, type Dispatcher } from "../../trainer/queue.ts";
 import { uniqueName } from "../support/unique.ts";
 

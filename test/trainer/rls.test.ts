@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createPgPool } from "../../core/db.ts";
 import { migrate } from "../../core/migrate.ts";
-import { withTenant } from "../../router/metering/tenant-db.ts";
-import { createJobsStore } from "../../trainer/jobs-store.ts";
+import { createJobsStore } from "../../fine-tuning/jobs-store.ts";
+import { withTenant } from "../../metering/tenant-db.ts";
 import { uniqueName } from "../support/unique.ts";
 
 const schema = uniqueName("trainer_rls").replaceAll("-", "_");

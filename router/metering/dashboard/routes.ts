@@ -6,11 +6,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import express, { type Router } from "express";
 import type { Redis } from "ioredis";
-import { ApiError } from "../../errors.ts";
+import { ApiError } from "../../../core/errors.ts";
+import { periodsAt } from "../../../metering/budget.ts";
+import type { KeySpace } from "../../../metering/redis-keys.ts";
+import { withTenant } from "../../../metering/tenant-db.ts";
 import { unixTime } from "../api-params.ts";
-import { periodsAt } from "../budget.ts";
-import type { KeySpace } from "../redis-keys.ts";
-import { withTenant } from "../tenant-db.ts";
 import { type Caller, route, type UsageApiDeps } from "../usage-api.ts";
 
 export type DashboardDeps = UsageApiDeps & { redis?: Redis; keys?: KeySpace };

@@ -5,8 +5,9 @@
 // never exceeds a cap by more than how much one request's actual cost exceeds its estimate.
 // Reservations are recorded per request with an expiry; every admission first sweeps expired
 // ones, so a crashed router's reservations lapse without a separate process.
-import type { RequestContext } from "../context.ts";
-import { ApiError } from "../errors.ts";
+
+import { ApiError } from "../core/errors.ts";
+import type { RequestContext } from "../core/request-context.ts";
 import { usdToMicro } from "./prices.ts";
 import type { KeySpace } from "./redis-keys.ts";
 

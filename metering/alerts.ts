@@ -6,7 +6,7 @@
 // Signature: header `x-loraplex-signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`;
 // the receiver recomputes it with the tenant's webhook secret and rejects stale timestamps.
 import { createHmac } from "node:crypto";
-import type { Logger } from "../../core/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { MeteringMetrics } from "./metrics.ts";
 
 export type SpendAlert = {

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../core/errors.ts";
 
 const Price = z
   .object({

@@ -1,5 +1,5 @@
 // The slice of Kubernetes object shapes the controller reads, and the API resources it uses.
-import { API_GROUP, API_VERSION } from "../../core/tenant.ts";
+import { API_GROUP, API_VERSION } from "../core/tenant.ts";
 
 export type OwnerReference = {
   apiVersion: string;

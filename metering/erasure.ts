@@ -5,7 +5,7 @@
 // drop any of the tenant's events still on their way (a batch in flight, a request finishing).
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { deleteKeysMatching } from "../../core/redis.ts";
+import { deleteKeysMatching } from "../core/redis.ts";
 import type { KeySpace } from "./redis-keys.ts";
 import { fieldOf } from "./spool.ts";
 import { ERASURE_LOCK_SQL } from "./usage-store.ts";

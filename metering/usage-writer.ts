@@ -5,7 +5,7 @@
 // after `claimIdleMs`. The insert is idempotent by event id, so redelivery never double counts.
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
-import type { Logger } from "../../core/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { MeteringMetrics } from "./metrics.ts";
 import { fieldOf, type SpooledRow } from "./spool.ts";
 import type { UsageStore } from "./usage-store.ts";

@@ -2,7 +2,7 @@
 // disconnect, rejection). It is what billing, the usage API, the dashboard and the admin cost
 // report are computed from, so it carries everything needed to attribute a request.
 import { randomBytes } from "node:crypto";
-import type { Endpoint, Outcome, RequestContext } from "../context.ts";
+import type { Endpoint, Outcome, RequestContext } from "../core/request-context.ts";
 import type { Cost } from "./prices.ts";
 
 /** Fine-tunes (trainer/metering.ts) add their own ending: failed or cancelled. */

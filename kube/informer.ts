@@ -1,6 +1,6 @@
 // List-then-watch cache of one resource type. Reconcilers read only from these caches, so a
 // reconcile that finds nothing to change costs no API request at all.
-import type { Logger } from "../../core/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { KubeClient, WatchEvent } from "./client.ts";
 import { KubeApiError } from "./client.ts";
 import { type KubeObject, keyOf, objectKey, type ResourceType } from "./types.ts";

@@ -1,8 +1,8 @@
 // The router's view of the Tenant resources: only documents that validate are served. An invalid
 // document is reported (log + problems()) and its tenant is absent until it is fixed: failing
 // closed means a broken edit can never leave an older, looser policy or adapter list in force.
-import type { Logger } from "../../core/log.ts";
-import { parseTenant, type Tenant } from "../../core/tenant.ts";
+import type { Logger } from "../core/log.ts";
+import { parseTenant, type Tenant } from "../core/tenant.ts";
 
 export type TenantProblem = {
   /** Where the document came from: a file (and document index) or a Kubernetes object. */

@@ -6,14 +6,14 @@
 // checks against the router's live view). A revocation is announced on Redis (REDIS_URL) so
 // running routers drop the key at once; without Redis they drop it within the key-cache TTL.
 import { parseArgs } from "node:util";
-import { loadServiceConfig } from "../../core/config.ts";
-import { createPgPool } from "../../core/db.ts";
-import { migrate } from "../../core/migrate.ts";
-import { createRedis } from "../../core/redis.ts";
+import { createKeyStore, type KeyInfo, revocationChannel } from "../api-keys/api-keys.ts";
+import { DEFAULT_POSITIVE_TTL_MS } from "../api-keys/key-cache.ts";
+import { loadKeySecret } from "../api-keys/secrets.ts";
+import { loadServiceConfig } from "../core/config.ts";
+import { createPgPool } from "../core/db.ts";
+import { migrate } from "../core/migrate.ts";
+import { createRedis } from "../core/redis.ts";
 import { loadTenantDir } from "../tenants/dir-source.ts";
-import { createKeyStore, type KeyInfo, revocationChannel } from "./api-keys.ts";
-import { DEFAULT_POSITIVE_TTL_MS } from "./key-cache.ts";
-import { loadKeySecret } from "./secrets.ts";
 
 const USAGE = `usage:
   loraplex keys create --tenant <name> [--name <label>] [--tenants-dir <dir> | --no-check] [--json]

@@ -5,10 +5,10 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { parseByteSize } from "../core/byte-size.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE, writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
-import { parseByteSize } from "./byte-size.ts";
 
 const USAGE = `usage: loraplex adapters generate --base-model MODEL [options] (--out DIR | --upload S3_URI)
 

@@ -4,7 +4,7 @@
 // If Redis itself is away, entries wait in a bounded in-memory buffer and are retried — into the
 // stream when Redis returns, or straight into Postgres through `fallback` meanwhile.
 import type { Redis } from "ioredis";
-import type { Logger } from "../../core/log.ts";
+import type { Logger } from "../core/log.ts";
 import { redisUsable } from "./admission.ts";
 import type { AuditContent } from "./audit-record.ts";
 import type { MeteringMetrics } from "./metrics.ts";

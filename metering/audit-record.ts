@@ -3,8 +3,8 @@
 // response, `hashes` keeps only their SHA-256 (enough to prove what was said, not to read it),
 // `none` keeps neither. The router hands the texts over with recordAuditPayload().
 import { createHash } from "node:crypto";
-import type { Tenant } from "../../core/tenant.ts";
-import type { RequestContext } from "../context.ts";
+import type { RequestContext } from "../core/request-context.ts";
+import type { Tenant } from "../core/tenant.ts";
 
 /**
  * What the audit row adds to the usage event it travels with in the spool; the writer takes

@@ -3,7 +3,7 @@
 // security (withTenant) with an explicit tenant filter too: another tenant's id is not found.
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
-import { withTenant } from "../router/metering/tenant-db.ts";
+import { withTenant } from "../metering/tenant-db.ts";
 
 export type Hyperparameters = {
   n_epochs: number;

@@ -6,8 +6,8 @@ import { type FSWatcher, watch } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { Logger } from "../../core/log.ts";
-import { parseTenant, type Tenant } from "../../core/tenant.ts";
+import type { Logger } from "../core/log.ts";
+import { parseTenant, type Tenant } from "../core/tenant.ts";
 import type { MutableTenantStore, TenantProblem, TenantSource } from "./tenant-store.ts";
 
 const DEFAULT_DEBOUNCE_MS = 100;

@@ -1,6 +1,6 @@
 // What the router knows about one request as it moves along the path
 // auth → policy → resolve → admit → pick replica → load adapter → forward → settle.
-import type { Tenant } from "../core/tenant.ts";
+import type { Tenant } from "./tenant.ts";
 
 export type Endpoint = "chat.completions" | "completions" | "embeddings";
 

@@ -4,8 +4,9 @@
 // expiry, so a crashed router's leases lapse on their own. Tokens are taken at admission for the
 // worst case (prompt estimate + max output) and corrected at settlement: admission can never
 // overshoot a TPM limit by more than one request's estimate error, however many run at once.
-import type { RequestContext } from "../context.ts";
-import { ApiError } from "../errors.ts";
+
+import { ApiError } from "../core/errors.ts";
+import type { RequestContext } from "../core/request-context.ts";
 import type { KeySpace, ScopeRef } from "./redis-keys.ts";
 
 export type RateLimits = { requestsPerMinute?: number; tokensPerMinute?: number; maxConcurrent?: number };

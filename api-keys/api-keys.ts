@@ -4,7 +4,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { TenantName } from "../../core/tenant.ts";
+import { TenantName } from "../core/tenant.ts";
 import { deriveKey } from "./secrets.ts";
 
 const KEY_FORMAT = /^lpx-([0-9A-Za-z]{8})-([A-Za-z0-9_-]{43})$/;

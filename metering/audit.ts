@@ -2,8 +2,8 @@
 // batches so the purge never holds long locks on a busy table. One router at a time runs it
 // (a session advisory lock); the others skip that round.
 import type pg from "pg";
-import type { Logger } from "../../core/log.ts";
-import type { Tenant } from "../../core/tenant.ts";
+import type { Logger } from "../core/log.ts";
+import type { Tenant } from "../core/tenant.ts";
 
 const BATCH = 5_000;
 

@@ -8,8 +8,8 @@ import {
   type KubernetesObject,
   makeInformer,
 } from "@kubernetes/client-node";
-import type { Logger } from "../../core/log.ts";
-import { API_GROUP, API_VERSION } from "../../core/tenant.ts";
+import type { Logger } from "../core/log.ts";
+import { API_GROUP, API_VERSION } from "../core/tenant.ts";
 import type { MutableTenantStore, TenantSource } from "./tenant-store.ts";
 
 const PLURAL = "tenants";

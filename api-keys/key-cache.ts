@@ -8,7 +8,7 @@
 // Unknown keys are remembered for the negative TTL (1 s) so a flood of one bad key costs one
 // query a second; a key created just now is usable after at most that long.
 import type { Redis } from "ioredis";
-import type { Logger } from "../../core/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { ResolvedKey } from "./api-keys.ts";
 
 export const DEFAULT_POSITIVE_TTL_MS = 5_000;
