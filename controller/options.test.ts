@@ -17,7 +17,7 @@ describe("controller options", () => {
     if (o === "help") throw new Error("unexpected help");
     expect(o.leaseNamespace).toBe("lpx");
     expect(o.config.s3EgressCidrs).toEqual(["127.0.0.1/32"]);
-    expect(o.config.s3Port).toBe(59000);
+    expect(o.config.s3Port).toBe(29000);
     expect(o.config.routerPodLabels).toEqual({ "app.kubernetes.io/name": "loraplex-router" });
     const named = parseControllerOptions([], { ...env, S3_ENDPOINT: "https://s3.example.com" });
     if (named === "help") throw new Error("unexpected help");

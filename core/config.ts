@@ -3,14 +3,14 @@ import { z } from "zod";
 // Connection settings shared by every Loraplex process. Defaults point at the servers that
 // `scripts/services.sh up` starts on loopback, so tests and `make dev` need no environment.
 const ServiceEnv = z.object({
-  DATABASE_URL: z.string().url().default("postgres://loraplex:loraplex@127.0.0.1:55432/loraplex"),
+  DATABASE_URL: z.string().url().default("postgres://loraplex:loraplex@127.0.0.1:25432/loraplex"),
   // Postgres schema for Loraplex's tables (search_path + migrations); unset: the server default.
   DATABASE_SCHEMA: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, "lowercase letters, digits and '_'")
     .optional(),
-  REDIS_URL: z.string().url().default("redis://127.0.0.1:56379"),
-  S3_ENDPOINT: z.string().url().default("http://127.0.0.1:59000"),
+  REDIS_URL: z.string().url().default("redis://127.0.0.1:26379"),
+  S3_ENDPOINT: z.string().url().default("http://127.0.0.1:29000"),
   S3_BUCKET: z.string().min(3).default("loraplex"),
   S3_REGION: z.string().default("us-east-1"),
   // s3rver accepts these fixed development credentials; production takes them from a Secret.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Local PostgreSQL, Redis and S3-compatible server for tests, demos and `make dev`.
 # Data lives under .loraplex/services/ (git-ignored), every server listens on loopback only,
-# on ports chosen not to clash with a user's own Postgres (5432) or Redis (6379).
+# on ports chosen not to clash with a user's own Postgres (5432) or Redis (6379) and below Linux's
+# ephemeral range (32768-60999), so an outgoing connection can never take one of them first.
+# A second checkout on the same machine reuses services that another checkout started (tests
+# isolate themselves by schema, key prefix and S3 prefix); `down` stops only what this one started.
 #   services.sh up      install what is missing, start what is not running, health-check
 #   services.sh down    stop all three
 #   services.sh status  one line per service
@@ -10,9 +13,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.loraplex/services"
-PG_PORT=${LORAPLEX_PG_PORT:-55432}
-REDIS_PORT=${LORAPLEX_REDIS_PORT:-56379}
-S3_PORT=${LORAPLEX_S3_PORT:-59000}
+PG_PORT=${LORAPLEX_PG_PORT:-25432}
+REDIS_PORT=${LORAPLEX_REDIS_PORT:-26379}
+S3_PORT=${LORAPLEX_S3_PORT:-29000}
 PG_USER=loraplex PG_PASSWORD=loraplex PG_DB=loraplex
 S3_BUCKET=${S3_BUCKET:-loraplex}
 
@@ -57,9 +60,11 @@ pg_data_dir() {
 pg_up() {
   local bin data; mkdir -p "$state"; data=$(pg_data_dir)
   bin=$(pg_bin) || { apt_install postgresql; bin=$(pg_bin) || die "postgresql installed but initdb not found under /usr/lib/postgresql"; }
+  pgvector_ensure "$bin" "$data"
   if "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
-    [ -f "$data/postmaster.pid" ] || die "port $PG_PORT is used by a PostgreSQL that is not ours; stop it or set LORAPLEX_PG_PORT"
-    return 0
+    [ -f "$data/postmaster.pid" ] && return 0
+    pg_is_loraplex "$bin" && { echo "services: reusing the PostgreSQL on :$PG_PORT that another Loraplex checkout started" >&2; return 0; }
+    die "port $PG_PORT is used by a PostgreSQL that is not Loraplex's; stop it or run with LORAPLEX_PG_PORT=<free port below 32768>"
   fi
   port_open "$PG_PORT" && die "port $PG_PORT is in use by another program; free it or set LORAPLEX_PG_PORT"
   if [ ! -f "$data/PG_VERSION" ]; then
@@ -92,6 +97,32 @@ CONF
     || PGPASSWORD=$PG_PASSWORD "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "CREATE DATABASE $PG_DB" \
     || die "could not create database $PG_DB"
 }
+# pgvector from third_party/ (Debian 12 has no package), built once per machine. Installing the
+# server headers can upgrade the PostgreSQL server packages too: a server of ours that was already
+# running would then fail to load its libraries, so it is restarted when the server binary changed.
+pgvector_ensure() { # bin data
+  local bin=$1 data=$2 major before after src build
+  major=$(basename "$(dirname "$bin")") # Debian layout: /usr/lib/postgresql/<major>/bin
+  [ -f "/usr/share/postgresql/$major/extension/vector.control" ] && [ -f "/usr/lib/postgresql/$major/lib/vector.so" ] && return 0
+  before=$("$bin/postgres" --version)
+  command -v make >/dev/null && command -v gcc >/dev/null || apt_install make gcc
+  [ -d "/usr/include/postgresql/$major/server" ] || apt_install "postgresql-server-dev-$major"
+  after=$("$bin/postgres" --version)
+  src="$root/third_party/pgvector"; build=$(mktemp -d)
+  echo "services: building pgvector $(ls "$src" | sed -n 's/^pgvector-\(.*\)\.tar\.gz$/\1/p') for PostgreSQL $major" >&2
+  tar xzf "$src"/pgvector-*.tar.gz -C "$build" --strip-components=1
+  (cd "$build" && make -s PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" OPTFLAGS="" >"$build.log" 2>&1 \
+    && make -s PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" install >>"$build.log" 2>&1) \
+    || die "building pgvector failed; see $build.log"
+  rm -rf "$build" "$build.log"
+  if [ "$before" != "$after" ] && [ -f "$data/postmaster.pid" ]; then
+    echo "services: PostgreSQL was upgraded ($before -> $after); restarting ours" >&2
+    as_owner "$bin/pg_ctl" -D "$data" -m fast -w restart -l "$(dirname "$data")/postgres.log" >/dev/null || die "PostgreSQL did not restart after the upgrade"
+  fi
+}
+pg_is_loraplex() { # the server accepts our test credentials and has our database
+  PGPASSWORD=$PG_PASSWORD PGCONNECT_TIMEOUT=3 "$1/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -tAc "SELECT 1" 2>/dev/null | grep -q 1
+}
 pg_down() {
   local bin; bin=$(pg_bin) || return 0
   local data; data=$(pg_data_dir)
@@ -102,8 +133,11 @@ pg_down() {
 redis_up() {
   command -v redis-server >/dev/null || apt_install redis-server redis-tools
   if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
-    [ -f "$state/redis.pid" ] || die "port $REDIS_PORT is used by a Redis that is not ours; stop it or set LORAPLEX_REDIS_PORT"
-    return 0
+    [ -f "$state/redis.pid" ] && return 0
+    # Loraplex's Redis keeps its data in some checkout's .loraplex/services/redis.
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get dir 2>/dev/null | grep -q '/.loraplex/services/redis$' \
+      && { echo "services: reusing the Redis on :$REDIS_PORT that another Loraplex checkout started" >&2; return 0; }
+    die "port $REDIS_PORT is used by a Redis that is not Loraplex's; stop it or run with LORAPLEX_REDIS_PORT=<free port below 32768>"
   fi
   port_open "$REDIS_PORT" && die "port $REDIS_PORT is in use by another program; free it or set LORAPLEX_REDIS_PORT"
   mkdir -p "$state/redis"
@@ -114,6 +148,7 @@ redis_up() {
     || die "Redis did not answer on port $REDIS_PORT; see $state/redis.log"
 }
 redis_down() {
+  [ -f "$state/redis.pid" ] || return 0 # started by another checkout: theirs to stop
   redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -f "$state/redis.pid"
 }
@@ -121,8 +156,10 @@ redis_down() {
 # ---------- S3 (s3rver) ----------
 s3_up() {
   if curl -sf "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1; then
-    [ -f "$state/s3.pid" ] || die "port $S3_PORT is used by an S3 server that is not ours; stop it or set LORAPLEX_S3_PORT"
-    return 0
+    [ -f "$state/s3.pid" ] && return 0
+    curl -sf "http://127.0.0.1:$S3_PORT/" 2>/dev/null | grep -q "<Name>$S3_BUCKET</Name>" \
+      && { echo "services: reusing the S3 server on :$S3_PORT that another Loraplex checkout started" >&2; return 0; }
+    die "port $S3_PORT is used by an S3 server without bucket '$S3_BUCKET'; stop it or run with LORAPLEX_S3_PORT=<free port below 32768>"
   fi
   port_open "$S3_PORT" && die "port $S3_PORT is in use by another program; free it or set LORAPLEX_S3_PORT"
   [ -x "$root/node_modules/.bin/s3rver" ] || die "s3rver is not installed; run 'make deps' (npm ci) first"

@@ -175,10 +175,10 @@ describe("dedicated tier", () => {
     expect(ingress?.spec.ingress[0].ports.map((p: { port: number }) => p.port)).toEqual([8000, 8001]);
     const egress = await get(R.networkPolicies, "allow-dns-and-storage-egress", ns);
     expect(egress?.spec.egress[0].ports).toContainEqual({ protocol: "UDP", port: 53 });
-    // S3_ENDPOINT is 127.0.0.1:59000 in tests: egress to exactly that address and port.
+    // S3_ENDPOINT is 127.0.0.1:29000 in tests: egress to exactly that address and port.
     expect(egress?.spec.egress[1]).toMatchObject({
       to: [{ ipBlock: { cidr: "127.0.0.1/32" } }],
-      ports: [{ port: 59000 }],
+      ports: [{ port: 29000 }],
     });
   });
 
