@@ -57,7 +57,7 @@ async function route(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const path = (req.url ?? "/").split("?", 1)[0];
+  const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
   const method = req.method ?? "GET";
   const post = async (handle: (body: unknown) => Promise<void>) => {
     if (method !== "POST") return methodNotAllowed(res);
