@@ -91,11 +91,15 @@ export const Fairness = z
       .min(0.01)
       .max(100)
       .default(1)
-      .describe("Share of a saturated pool relative to other tenants (2 = twice a weight-1 tenant's service)"),
+      .describe(
+        "Share of a saturated pool relative to other tenants (2 = twice a weight-1 tenant's service)",
+      ),
     perUser: z
       .boolean()
       .default(false)
-      .describe("Queue per end user (the request's `user` field): each user is its own fairness key with the tenant's weight"),
+      .describe(
+        "Queue per end user (the request's `user` field): each user is its own fairness key with the tenant's weight",
+      ),
     maxQueueDepth: z
       .number()
       .int()
