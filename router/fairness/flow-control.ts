@@ -232,11 +232,16 @@ export function createFlowControl(opts: FlowControlOptions): FlowControl {
       const vtc = lane.pool.vtc;
       vtc.finish(lane.client);
       // The engine's counts replace the estimate; a request that produced nothing costs nothing.
-      const inputDelta = outcome.promptTokens - ctx.promptTokensEstimate;
-      lane.inputTokens += inputDelta;
-      vtc.correctInput(lane.client, inputDelta);
+      // Output already streamed was served, even if the client then left: it is never refunded.
+      const prompt =
+        outcome.promptTokens > 0 || outputCharged === 0 ? outcome.promptTokens : ctx.promptTokensEstimate;
+      const inputDelta = prompt - ctx.promptTokensEstimate;
+      if (inputDelta !== 0) {
+        lane.inputTokens += inputDelta;
+        vtc.correctInput(lane.client, inputDelta);
+      }
       const outputDelta = outcome.completionTokens - outputCharged;
-      if (outputDelta !== 0) lane.chargeOutput(outputDelta);
+      if (outputDelta > 0) lane.chargeOutput(outputDelta);
       if (vtc.queued > 0) pump(lane.pool);
     },
     pools: () => pools.values(),

@@ -13,7 +13,7 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import type { Hooks } from "../../core/request-context.ts";
 import { createS3Client } from "../../core/s3.ts";
-import { createRouter, type RunningRouter } from "../../router/create-router.ts";
+import { createRouter, type RouterOptions, type RunningRouter } from "../../router/create-router.ts";
 import { type FleetReplica, MODEL, startReplica, uploadAdapter } from "../router-scheduling/fleet.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
@@ -36,6 +36,10 @@ export type StackOptions = {
   hooks?: Hooks;
   upstreamTimeoutMs?: number;
   maxBodyBytes?: number;
+  /** Further createRouter() options for an in-process router (with `hooks`). */
+  routerOptions?: Partial<RouterOptions>;
+  /** YAML appended to both shared-tier tenants' spec (two-space indented keys). */
+  sharedSpec?: string;
 };
 
 export type Stack = {
@@ -76,7 +80,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const dir = await mkdtemp(join(tmpdir(), "loraplex-router-tenants-"));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
     const src = (t: string, v: number) => `s3://${cfg.S3_BUCKET}/tenants/${t}/adapters/support-bot/${v}/`;
-    await writeFile(join(dir, "tenants.yaml"), tenantsYaml(acme, globex, initech, src));
+    await writeFile(
+      join(dir, "tenants.yaml"),
+      tenantsYaml(acme, globex, initech, src, opts.sharedSpec ?? ""),
+    );
     await Promise.all([
       uploadAdapter(s3, cfg.S3_BUCKET, acme, "support-bot", 1),
       uploadAdapter(s3, cfg.S3_BUCKET, acme, "support-bot", 2),
@@ -114,6 +121,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         maxBodyBytes: opts.maxBodyBytes,
         env: { ...process.env, ...env },
         logger: createLogger("router", "warn"),
+        ...opts.routerOptions,
       });
       cleanup.push(() => router.close(2_000));
       url = router.url;
@@ -194,6 +202,7 @@ function tenantsYaml(
   globex: string,
   initech: string,
   src: (t: string, v: number) => string,
+  sharedSpec: string,
 ): string {
   return `apiVersion: loraplex.io/v1alpha1
 kind: Tenant
@@ -205,6 +214,7 @@ spec:
     - {name: support-bot, baseModel: ${MODEL}, version: 1, source: "${src(acme, 1)}"}
     - {name: support-bot, baseModel: ${MODEL}, version: 2, source: "${src(acme, 2)}"}
   policy: {systemPrompt: "You are Acme's assistant.", allowClientSystemPrompt: true, maxOutputTokens: 64}
+${sharedSpec}
 ---
 apiVersion: loraplex.io/v1alpha1
 kind: Tenant
@@ -225,5 +235,6 @@ spec:
   models: [${MODEL}]
   # acme's system prompt on purpose: only the cache_salt tells their identical prompts apart.
   policy: {systemPrompt: "You are Acme's assistant."}
+${sharedSpec}
 `;
 }
