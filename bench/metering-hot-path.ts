@@ -80,6 +80,7 @@ const ctx = (t: Tenant, i: number): RequestContext => ({
   endUser: `user-${i % 100}`,
   promptTokensEstimate: 300,
   maxOutputTokens: 256,
+  stage: "authenticated",
 });
 
 async function run(t: Tenant, concurrency: number): Promise<number[]> {

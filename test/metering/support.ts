@@ -42,6 +42,7 @@ export function ctxFor(t: Tenant, over: Partial<RequestContext> = {}): RequestCo
     stream: false,
     promptTokensEstimate: 100,
     maxOutputTokens: 100,
+    stage: "authenticated",
     ...over,
   };
 }
