@@ -3,7 +3,7 @@
 // resolve model → admit → forward (pick replica, ensure adapter, send, relay) → settle, exactly
 // once per admitted request; or rejected on the way.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError, invalidBody, sendError } from "../../core/errors.ts";
+import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Authenticated, Endpoint, Outcome, RequestContext } from "../../core/request-context.ts";
 import { forward } from "../forward/proxy.ts";
 import { NO_TENANT } from "../metrics.ts";
@@ -202,7 +202,7 @@ function serialize(body: Record<string, unknown>): string {
   try {
     return JSON.stringify(body);
   } catch {
-    throw invalidBody("The request body nests too deeply.");
+    throw invalidRequest("The request body nests too deeply.");
   }
 }
 

@@ -4,7 +4,7 @@
 // explicit WHERE and row-level security (tenant-db.ts). Also the dashboard's own reads.
 import express, { type Request, type Response, type Router } from "express";
 import type pg from "pg";
-import { ApiError, sendError } from "../../core/errors.ts";
+import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
 import {
@@ -87,10 +87,7 @@ function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page 
   if (cursor) {
     const s = cursor.s;
     if (typeof s !== "number" || s < w.start || s >= w.end || (s - w.start) % w.seconds !== 0) {
-      throw new ApiError(400, "'page' does not belong to this query's time range.", {
-        code: "invalid_request",
-        param: "page",
-      });
+      throw invalidRequest("'page' does not belong to this query's time range.", "page");
     }
     from = s;
   }
