@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../core/errors.ts";
 import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import type { EarlyRejection, RouterHooks } from "../../router/handlers/deps.ts";
-import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
+import { MODEL, type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 const admitted = new Set<string>();
 /** The router's id is `<client x-request-id>-<8 hex>`; the tests know the client part. */
