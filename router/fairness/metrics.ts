@@ -2,7 +2,15 @@
 // (never a header or the `user` field, which would let clients forge or explode series); per-user
 // lanes add up into their tenant's series.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { FlowPool, Lane } from "./flow-control.ts";
+
+/** What the scrape reads of flow-control.ts's pools and lanes (structural, no import cycle). */
+type LaneStats = {
+  readonly tenant: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly client: { readonly queue: { readonly length: number } };
+};
+type PoolStats = { readonly ref: string; readonly lanes: ReadonlyMap<string, LaneStats> };
 
 export type FairnessMetrics = {
   queueWait(tenant: string, ms: number): void;
@@ -12,10 +20,10 @@ export type FairnessMetrics = {
 
 const WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export function createFairnessMetrics(registry: Registry, pools: () => Iterable<FlowPool>): FairnessMetrics {
+export function createFairnessMetrics(registry: Registry, pools: () => Iterable<PoolStats>): FairnessMetrics {
   const registers = [registry];
   /** Sums a lane field per (pool, tenant) at scrape time: nothing is counted on the request path. */
-  const perTenant = (read: (lane: Lane) => number) => {
+  const perTenant = (read: (lane: LaneStats) => number) => {
     const out = new Map<string, { pool: string; tenant: string; v: number }>();
     for (const p of pools()) {
       for (const lane of p.lanes.values()) {

@@ -4,7 +4,7 @@
 // Hooks are recorded in process, so the test sees exactly what metering would be told.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Hooks, Outcome, RequestContext } from "../../core/request-context.ts";
-import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
+import { MODEL, type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 type Settled = { tenant: string; user?: string; outcome: Outcome };
 const settled: Settled[] = [];
