@@ -1,7 +1,8 @@
 // Flow control in front of each engine pool. Below saturation a request passes straight
 // through: enter() returns synchronously with no allocation and no await. Once the pool is
 // saturated (this router's in-flight requests fill the replicas' batch limits, less what other
-// routers run there; or every replica reports a full KV cache or a growing engine queue),
+// routers run there, plus one waiting per replica; or every replica reports a full KV cache, or
+// a growing engine queue while its batch limit is not known yet),
 // requests wait here in one queue per fairness key and are dispatched in VTC order (vtc.ts) as
 // slots free up. Queues are bounded in depth and wait (Tenant spec.fairness); past either the
 // request gets a 429 and never reaches an engine. A client that disconnects while waiting
@@ -16,6 +17,8 @@ import { DEFAULT_VTC, jainIndex, Vtc, type VtcClient, type VtcOptions } from "./
 /** KV-cache usage at which a replica counts as full. */
 export const KV_FULL = 0.95;
 export const FAIRNESS_WINDOW_MS = 10_000;
+/** Requests beyond a replica's batch limit that may wait in the engine itself. */
+const HEADROOM = 1;
 
 type Waiter = {
   ctx: RequestContext;
@@ -120,8 +123,13 @@ export function createFlowControl(opts: FlowControlOptions): FlowControl {
       const r = replicas[i]!;
       if (!r.healthy) continue;
       usable++;
-      if (r.kvUsage >= KV_FULL || r.waitingRising) continue;
-      room += Math.max(0, r.batchLimit - r.externalLoad);
+      if (r.kvUsage >= KV_FULL) continue;
+      // A known batch limit plus one: the engine always has the next sequence at hand when one
+      // finishes, so the router's turnaround never idles a slot (work conservation). Unknown
+      // limit: the engine's queue growing is the only sign of saturation.
+      if (r.batchLimit !== Number.POSITIVE_INFINITY)
+        room += Math.max(0, r.batchLimit + HEADROOM - r.externalLoad);
+      else if (!r.waitingRising) return true;
     }
     // No usable replica: nothing to protect; the forward path answers 503 at once.
     return usable === 0 || inFlight < room;

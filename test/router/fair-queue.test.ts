@@ -54,20 +54,31 @@ function ask(tenant: string, tokens: number, extra: Record<string, unknown> = {}
 }
 
 /**
- * Fills the engine's only slot with a long streamed request (about 8 s) from initech; `release()` ends
- * it by disconnecting, so the tests do not wait for it on a slow machine.
+ * Fills the replica: one long streamed request (about 8 s) from initech running, and a second
+ * one waiting inside the engine (flow control keeps one request per replica beyond the batch
+ * limit there). `release()` ends both by disconnecting, so the tests never wait for them.
  */
 async function occupy(): Promise<{ release(): Promise<void> }> {
   const abort = new AbortController();
-  const busy = ask(stack.initech, 800, { stream: true }, abort.signal)
-    .then((r) => r.text())
-    .catch(() => "");
-  const running = () => scrapeCounter(stack.shared[0]!.engineUrl, "vllm:num_requests_running");
-  await until(async () => (await running()) === 1, "the blocker to run");
+  const blocker = () =>
+    ask(stack.initech, 800, { stream: true }, abort.signal)
+      .then((r) => r.text())
+      .catch(() => "");
+  const engine = stack.shared[0]!.engineUrl;
+  const first = blocker();
+  await until(
+    async () => (await scrapeCounter(engine, "vllm:num_requests_running")) === 1,
+    "the blocker to run",
+  );
+  const second = blocker();
+  await until(
+    async () => (await scrapeCounter(engine, "vllm:num_requests_waiting")) === 1,
+    "the second to wait",
+  );
   return {
     async release() {
       abort.abort();
-      await busy;
+      await Promise.all([first, second]);
     },
   };
 }
@@ -91,11 +102,13 @@ describe("fair queue", () => {
     await until(async () => (await served()) > atLift, "more of the blocker's output");
     await busy.release();
     for (const r of await Promise.all([...initech, acme])) expect(r.status).toBe(200);
-    // First come, first served would finish initech ×3, then acme. The fair order lifts acme to
+    // First come, first served would finish initech's two, then acme. The fair order lifts acme to
     // initech's counter on arrival; the blocker's output keeps streaming into initech's
     // counter, so acme is behind and goes next.
-    const order = settled.map((s) => (s.tenant === stack.acme ? "acme" : "initech"));
-    expect(order).toEqual(["initech", "acme", "initech", "initech"]);
+    const order = settled
+      .filter((s) => s.outcome.status === "ok")
+      .map((s) => (s.tenant === stack.acme ? "acme" : "initech"));
+    expect(order).toEqual(["acme", "initech", "initech"]);
     expect(
       await scrapeCounter(stack.url, "loraplex_router_queue_wait_seconds_count", `tenant="${stack.acme}"`),
     ).toBe(1);
@@ -116,8 +129,8 @@ describe("fair queue", () => {
     expect(body.error.message).toContain("loraplex-system/shared");
     await busy.release();
     for (const r of await Promise.all(queued)) expect(r.status).toBe(200);
-    // The blocker and the two queued ones reached the engine; the refused one did not.
-    await until(async () => (await engineRequests()) === before + 3, "three engine requests");
+    // The two blockers and the two queued ones reached the engine; the refused one did not.
+    await until(async () => (await engineRequests()) === before + 4, "four engine requests");
     const rejected = settled.filter((s) => s.outcome.status === "rejected");
     expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({ tenant: stack.acme, outcome: { httpStatus: 429, promptTokens: 0 } });
@@ -133,7 +146,7 @@ describe("fair queue", () => {
     expect(body.error.code).toBe("rate_limit_exceeded");
     expect(body.error.message).toContain("did not reach an engine within 1.5 s");
     await busy.release();
-    await until(async () => (await engineRequests()) === before + 1, "the blocker to end");
+    await until(async () => (await engineRequests()) === before + 2, "the blockers to end");
     expect(settled.find((s) => s.tenant === stack.acme)?.outcome).toMatchObject({
       status: "rejected",
       httpStatus: 429,
@@ -163,7 +176,7 @@ describe("fair queue", () => {
       promptTokens: 0,
       completionTokens: 0,
     });
-    await until(async () => (await engineRequests()) === before + 1, "the blocker to end");
+    await until(async () => (await engineRequests()) === before + 2, "the blockers to end");
     expect(
       await scrapeCounter(stack.url, "loraplex_router_dispatched_tokens_total", `tenant="${stack.acme}"`),
     ).toBe(tokensBefore);
