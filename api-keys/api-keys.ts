@@ -53,7 +53,7 @@ export function revocationChannel(schema?: string): string {
   return schema ? `loraplex:${schema}:keys:revoked` : "loraplex:keys:revoked";
 }
 
-export function parseKey(presented: string): { prefix: string } | null {
+function parseKey(presented: string): { prefix: string } | null {
   const m = KEY_FORMAT.exec(presented);
   return m ? { prefix: m[1]! } : null;
 }

@@ -11,9 +11,6 @@ export function adapterPrefix(tenant: string, adapter: string, version: number):
 export function fileKey(tenant: string, fileId: string): string {
   return `tenants/${tenant}/files/${fileId}`;
 }
-export function fineTunePrefix(tenant: string, jobId: string): string {
-  return `tenants/${tenant}/fine-tunes/${jobId}/`;
-}
 
 /**
  * The lora_name an engine knows a tenant's adapter by. Derived only from the resolved tenant,

@@ -4,7 +4,7 @@ import { z } from "zod";
 
 export const API_GROUP = "loraplex.io";
 export const API_VERSION = "v1alpha1";
-export const TENANT_API_VERSION = `${API_GROUP}/${API_VERSION}`;
+const TENANT_API_VERSION = `${API_GROUP}/${API_VERSION}`;
 
 // Tenant names become namespace names (tenant-<name>), S3 prefixes and label values.
 const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
@@ -14,7 +14,7 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$/;
 export const TenantName = z.string().regex(TENANT_NAME, "lowercase letters, digits and '-', at most 40");
 export const ModelName = z.string().regex(MODEL_NAME, "letters, digits and . _ / : -, at most 128");
 
-export const Owner = z
+const Owner = z
   .object({
     kind: z.enum(["User", "Group", "ServiceAccount"]),
     name: z.string().min(1).max(253),
@@ -36,7 +36,7 @@ export const AdapterRef = z
   })
   .strict();
 
-export const Policy = z
+const Policy = z
   .object({
     systemPrompt: z.string().max(32_768).optional(),
     allowClientSystemPrompt: z.boolean().default(true),
@@ -45,7 +45,7 @@ export const Policy = z
   .strict();
 
 /** Rate limits applied to each API key or each end user of a tenant, on top of the tenant's own. */
-export const ScopeLimits = z
+const ScopeLimits = z
   .object({
     requestsPerMinute: z.number().int().min(1).optional(),
     tokensPerMinute: z.number().int().min(1).optional(),
@@ -53,7 +53,7 @@ export const ScopeLimits = z
   })
   .strict();
 
-export const Limits = z
+const Limits = z
   .object({
     requestsPerMinute: z.number().int().min(1).optional(),
     tokensPerMinute: z.number().int().min(1).optional(),
@@ -69,7 +69,7 @@ export const Limits = z
   })
   .strict();
 
-export const Audit = z
+const Audit = z
   .object({
     mode: z.enum(["full", "hashes", "none"]).default("hashes"),
     retentionDays: z.number().int().min(1).max(3650).default(90),
@@ -104,7 +104,7 @@ export const EngineResources = z
   })
   .strict();
 
-export const Dedicated = z
+const Dedicated = z
   .object({
     model: ModelName.optional().describe(
       "Base model of the dedicated pool; defaults to the first of spec.models",
@@ -133,7 +133,7 @@ export const Dedicated = z
   })
   .strict();
 
-export const Storage = z
+const Storage = z
   .object({
     bucket: z.string().min(3).max(63).optional(),
     prefix: z.string().max(512).optional(),
