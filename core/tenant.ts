@@ -1,6 +1,7 @@
 // The Tenant resource: the one source of truth for the CRD (manifests/crds is generated from
 // these schemas), the router's local-mode config validation, and the TypeScript types.
 import { z } from "zod";
+import { checkAdapterSource } from "./storage-layout.ts";
 
 export const API_GROUP = "loraplex.io";
 export const API_VERSION = "v1alpha1";
@@ -26,7 +27,9 @@ export const AdapterRef = z
   .object({
     name: z.string().regex(ADAPTER_NAME, "lowercase letters, digits and '-', at most 48"),
     baseModel: ModelName,
-    source: z.string().startsWith("s3://", "must be an s3:// URI").max(1024),
+    // 512 is far more than s3://<bucket>/tenants/<tenant>/adapters/<name>/<version>/ needs,
+    // and keeps the CRD's CEL rules on it within the API server's cost budget.
+    source: z.string().startsWith("s3://", "must be an s3:// URI").max(512),
     version: z.number().int().min(1).max(1_000_000),
     sha256: z
       .string()
@@ -187,12 +190,23 @@ export const TenantSpec = z
     }
   });
 
-export const Tenant = z.object({
-  apiVersion: z.literal(TENANT_API_VERSION),
-  kind: z.literal("Tenant"),
-  metadata: z.object({ name: TenantName }).passthrough(),
-  spec: TenantSpec,
-});
+export const Tenant = z
+  .object({
+    apiVersion: z.literal(TENANT_API_VERSION),
+    kind: z.literal("Tenant"),
+    metadata: z.object({ name: TenantName }).passthrough(),
+    spec: TenantSpec,
+  })
+  .superRefine((t, ctx) => {
+    // A tenant's adapters live under its own prefix (core/storage-layout.ts): a source anywhere
+    // else would let one tenant serve another's weights. The bucket is checked here only when
+    // the spec names one; the controller and the agent check the deployment's default too.
+    for (const [i, a] of t.spec.adapters.entries()) {
+      const gate = checkAdapterSource(a.source, t.metadata.name, t.spec.storage?.bucket);
+      if (!gate.ok)
+        ctx.addIssue({ code: "custom", path: ["spec", "adapters", i, "source"], message: gate.reason });
+    }
+  });
 
 export type TenantSpec = z.infer<typeof TenantSpec>;
 export type AdapterRef = z.infer<typeof AdapterRef>;

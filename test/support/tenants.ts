@@ -14,7 +14,7 @@ export function makeTenant(name: string, spec: Record<string, unknown> = {}): Te
   return r.tenant;
 }
 
-function adapter(tenant: string, name: string, version: number, baseModel = BASE) {
+export function adapter(tenant: string, name: string, version: number, baseModel = BASE) {
   return { name, baseModel, version, source: `s3://loraplex/tenants/${tenant}/adapters/${name}/${version}/` };
 }
 
