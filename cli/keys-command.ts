@@ -6,13 +6,14 @@
 // checks against the router's live view). A revocation is announced on Redis (REDIS_URL) so
 // running routers drop the key at once; without Redis they drop it within the key-cache TTL.
 import { parseArgs } from "node:util";
-import { createKeyStore, type KeyInfo, revocationChannel } from "../api-keys/api-keys.ts";
+import { createKeyStore, type KeyInfo } from "../api-keys/api-keys.ts";
 import { DEFAULT_POSITIVE_TTL_MS } from "../api-keys/key-cache.ts";
 import { loadKeySecret } from "../api-keys/secrets.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import { loadTenantDir } from "../tenants/dir-source.ts";
 
 const USAGE = `usage:
@@ -60,7 +61,14 @@ async function withStore<T>(
   redis?.on("error", () => {}); // reported through `announced`
   try {
     await migrate(pool, { schema: cfg.DATABASE_SCHEMA });
-    return await fn(createKeyStore({ pool, secret, redis, channel: revocationChannel(cfg.DATABASE_SCHEMA) }));
+    return await fn(
+      createKeyStore({
+        pool,
+        secret,
+        redis,
+        channel: createKeySpace({ schema: cfg.DATABASE_SCHEMA }).keyRevocations(),
+      }),
+    );
   } finally {
     redis?.disconnect();
     await pool.end();
