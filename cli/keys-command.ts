@@ -11,6 +11,7 @@ import { DEFAULT_POSITIVE_TTL_MS } from "../api-keys/key-cache.ts";
 import { loadKeySecret } from "../api-keys/secrets.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
+import { isUsageError, UsageError } from "../core/flags.ts";
 import { migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
 import { createKeySpace } from "../core/redis-keys.ts";
@@ -23,8 +24,6 @@ const USAGE = `usage:
   loraplex keys revoke <id> [--json]
 
 environment: DATABASE_URL, DATABASE_SCHEMA, REDIS_URL, LORAPLEX_KEY_SECRET (or LORAPLEX_DEV_SECRETS=1)`;
-
-class UsageError extends Error {}
 
 export const keysCommand = {
   summary: "create, list and revoke tenant API keys",
@@ -40,8 +39,7 @@ export const keysCommand = {
       }
       throw new UsageError(`unknown subcommand '${sub}'`);
     } catch (err) {
-      const usage =
-        err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      const usage = isUsageError(err);
       console.error(`loraplex keys: ${(err as Error).message}${usage ? `\n\n${USAGE}` : ""}`);
       return usage ? 2 : 1;
     }
