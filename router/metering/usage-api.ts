@@ -3,7 +3,7 @@
 // authenticates the caller's key, and every query is scoped to the caller's tenant twice: an
 // explicit WHERE and row-level security (tenant-db.ts). Also the dashboard's own reads.
 import express, { type Router } from "express";
-import { ApiError } from "../../core/errors.ts";
+import { invalidRequest } from "../../core/errors.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
 import {
   bucketWindow,
@@ -57,10 +57,7 @@ function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page 
   if (cursor) {
     const s = cursor.s;
     if (typeof s !== "number" || s < w.start || s >= w.end || (s - w.start) % w.seconds !== 0) {
-      throw new ApiError(400, "'page' does not belong to this query's time range.", {
-        code: "invalid_request",
-        param: "page",
-      });
+      throw invalidRequest("'page' does not belong to this query's time range.", "page");
     }
     from = s;
   }
