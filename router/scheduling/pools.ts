@@ -1,5 +1,5 @@
 // The scheduling side of the router's data path: discovery → replica state → health probes →
-// pick → adapter loading. See /tmp/router_contract.md ("Scheduling engineer exports").
+// pick → adapter loading.
 //
 // Call order per request:  const r = pools.pick(ref, lora, tried);  pools.requestStarted(r);
 //   await pools.ensureAdapter(r, tenant, adapter);  …forward…;  pools.requestFinished(r, ok).
