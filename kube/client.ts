@@ -6,7 +6,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { Agent, request } from "undici";
 import type { KubeObject, ResourceType } from "./types.ts";
 
-export const FIELD_MANAGER = "loraplex-controller";
+const FIELD_MANAGER = "loraplex-controller";
 
 export class KubeApiError extends Error {
   readonly status: number;
@@ -74,12 +74,7 @@ export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
   return kc;
 }
 
-export function resourcePath(
-  rt: ResourceType,
-  namespace?: string,
-  name?: string,
-  subresource?: string,
-): string {
+function resourcePath(rt: ResourceType, namespace?: string, name?: string, subresource?: string): string {
   const base = rt.group ? `/apis/${rt.group}/${rt.version}` : `/api/${rt.version}`;
   const ns = rt.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
   const n = name ? `/${encodeURIComponent(name)}` : "";

@@ -28,7 +28,7 @@ const PAGE_SIZE = "500";
 const RETRY_MS = 1_000;
 
 /** Numeric comparison where both are numbers (etcd revisions in practice), else "different means newer". */
-export function isNewer(candidate: string | undefined, current: string | undefined): boolean {
+function isNewer(candidate: string | undefined, current: string | undefined): boolean {
   if (!current) return true;
   if (!candidate) return false;
   if (/^\d+$/.test(candidate) && /^\d+$/.test(current)) return BigInt(candidate) > BigInt(current);

@@ -73,10 +73,6 @@ export const R = {
   leases: rt("coordination.k8s.io", "v1", "leases", "Lease"),
 } as const;
 
-export function apiVersionOf(r: ResourceType): string {
-  return r.group ? `${r.group}/${r.version}` : r.version;
-}
-
 export function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }

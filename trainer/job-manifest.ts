@@ -18,7 +18,7 @@ export const JOBS: ResourceType = {
 };
 export const PODS: ResourceType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
 
-export const TENANT_LABEL = "loraplex.io/tenant";
+const TENANT_LABEL = "loraplex.io/tenant";
 export const FINE_TUNE_LABEL = "loraplex.io/fine-tune";
 
 export type JobPlacement = {
