@@ -216,8 +216,10 @@ export function createKubeClient(
       let failure: unknown;
       await new Promise<void>((resolve, reject) => {
         let stop: AbortController | undefined;
+        let ended = false;
         const abort = () => stop?.abort();
         const done = (err: unknown) => {
+          ended = true;
           signal.removeEventListener("abort", abort);
           const status = (err as { statusCode?: number } | null)?.statusCode;
           observe?.("watch", rt.plural, status ?? 200, (performance.now() - started) / 1000);
@@ -261,7 +263,8 @@ export function createKubeClient(
           )
           .then((controller) => {
             stop = controller;
-            if (signal.aborted) controller.abort();
+            if (ended) return;
+            if (signal.aborted || failure) controller.abort();
             else signal.addEventListener("abort", abort, { once: true });
           }, reject);
       });
