@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKubeClient, type KubeClient } from "../../kube/client.ts";
 import { loadKubeConfig } from "../../kube/config.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
-import { waitFor } from "./cluster-fixture.ts";
 import {
   type Controller,
   type ControllerEnv,
@@ -14,6 +13,7 @@ import {
   setupControllerEnv,
   writesByResource,
 } from "./harness.ts";
+import { waitFor } from "./harness-cluster.ts";
 
 const MODEL = "llama-3.1-8b-instruct";
 // biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary Kubernetes objects

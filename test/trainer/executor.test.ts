@@ -19,7 +19,7 @@ import { createKubeClient, KubeApiError, type KubeClient } from "../../kube/clie
 import { loadKubeConfig } from "../../kube/config.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
 import { bullConnection, QUEUE_NAME } from "../../trainer/queue.ts";
-import { MODEL, type Stack, startStack, until } from "../router/stack.ts";
+import { MODEL, type Stack, startStack, until } from "../router/harness.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 
