@@ -8,7 +8,7 @@ import { ApiException, HttpMethod, type KubeConfig, PatchStrategy, Watch } from 
 import { type ObjectRef, RawObjectApi, type StatusBody } from "./object-api.ts";
 import { apiVersionOf, type KubeObject, type ResourceType } from "./types.ts";
 
-export const FIELD_MANAGER = "loraplex-controller";
+const FIELD_MANAGER = "loraplex-controller";
 
 export class KubeApiError extends Error {
   readonly status: number;

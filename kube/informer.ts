@@ -30,7 +30,7 @@ const MIN_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
 
 /** Numeric comparison where both are numbers (etcd revisions in practice), else "different means newer". */
-export function isNewer(candidate: string | undefined, current: string | undefined): boolean {
+function isNewer(candidate: string | undefined, current: string | undefined): boolean {
   if (!current) return true;
   if (!candidate) return false;
   if (/^\d+$/.test(candidate) && /^\d+$/.test(current)) return BigInt(candidate) > BigInt(current);

@@ -15,14 +15,13 @@ import type { ChatBody, CompletionBody } from "./validate-body.ts";
 export {
   type ChatBody,
   type CompletionBody,
-  type EmbeddingBody,
   validateChatBody,
   validateCompletionBody,
   validateEmbeddingBody,
 } from "./validate-body.ts";
 
 /** OpenAI's (and vLLM's) default max_tokens for /v1/completions. */
-export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
+const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 
 export type PolicyResult<T> = {
   /** The same object, changed in place. */

@@ -18,7 +18,7 @@ export type EndpointSpec = {
 };
 
 /** Output cap assumed for reservations when neither the client nor the tenant sets one. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 const FEATURE = /^[A-Za-z0-9._:/-]{1,64}$/;
 
 export async function handleInference(

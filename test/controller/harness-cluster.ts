@@ -47,7 +47,7 @@ const KINDS: Record<string, ResourceType> = {
   Tenant: R.tenants,
 };
 
-export function resourceFor(kind: string): ResourceType {
+function resourceFor(kind: string): ResourceType {
   const rt = KINDS[kind];
   if (!rt) throw new Error(`test fixture does not know kind ${kind}`);
   return rt;

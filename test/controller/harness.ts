@@ -80,12 +80,6 @@ export function metricValue(metricsText: string, name: string, labels: Record<st
   return sum;
 }
 
-export function writesExceptLeases(metricsText: string): number {
-  return Object.entries(writesByResource(metricsText))
-    .filter(([r]) => r !== "leases")
-    .reduce((a, [, n]) => a + n, 0);
-}
-
 export async function setupControllerEnv(prefix: string): Promise<ControllerEnv> {
   const kubeconfigPath = inject("kubeconfigPath");
   const admin = adminClient(kubeconfigPath);

@@ -76,7 +76,12 @@ describe("tenants from the Kubernetes API (informer)", () => {
   let source: TenantSource | undefined;
   const store = createTenantStore();
   const created: string[] = [];
-  const names = { early: uniqueName("rc-early"), late: uniqueName("rc-late"), odd: uniqueName("rc-odd") };
+  const names = {
+    early: uniqueName("rc-early"),
+    late: uniqueName("rc-late"),
+    odd: uniqueName("rc-odd"),
+    bucket: uniqueName("rc-bucket"),
+  };
   const waitFor = (fn: () => void) => vi.waitFor(fn, { timeout: 30_000, interval: 50 });
 
   const create = async (body: ReturnType<typeof tenant>) => {
@@ -174,6 +179,32 @@ describe("tenants from the Kubernetes API (informer)", () => {
     }
     expect(store.get(names.odd)).toBeUndefined();
     expect(store.get(names.late)).toBeDefined();
+  });
+
+  it("keeps a Tenant out whose adapter source lies outside its own s3://<bucket>/tenants/<tenant>/adapters/", async () => {
+    // The CRD checks the tenant segment (test/controller/bad-specs.test.ts); a bucket other than
+    // the tenant's own spec.storage.bucket passes it and is refused here by the shared schema.
+    await create(
+      tenant(names.bucket, {
+        storage: { bucket: "tenant-own-bucket" },
+        adapters: [
+          {
+            name: "support-bot",
+            baseModel: "llama-3.1-8b-instruct",
+            version: 1,
+            source: `s3://loraplex/tenants/${names.bucket}/adapters/support-bot/1/`,
+          },
+        ],
+      }),
+    );
+    await waitFor(() =>
+      expect(store.problems()).toContainEqual({
+        source: `tenants.${GROUP}/${names.bucket}`,
+        name: names.bucket,
+        error: "spec.adapters.0.source: source bucket 'loraplex' is not 'tenant-own-bucket'",
+      }),
+    );
+    expect(store.get(names.bucket)).toBeUndefined();
   });
 
   it("the sample Tenants pass the API server's own validation", () => {
