@@ -162,7 +162,13 @@ describe("dedicated tier", () => {
       "services.loadbalancers": "0",
     });
     const lr = await get(R.limitRanges, "tenant-limits", ns);
-    expect(lr?.spec.limits[0]).toMatchObject({ type: "Container", defaultRequest: { cpu: "100m" } });
+    // `default` (like a NetworkPolicy rule's `from`) is a field the client library's typed models
+    // rename; the controller's client sends JSON as is, so it must arrive.
+    expect(lr?.spec.limits[0]).toMatchObject({
+      type: "Container",
+      default: { memory: "512Mi" },
+      defaultRequest: { cpu: "100m" },
+    });
   });
 
   it("denies traffic by default and admits only the router to engine ports", async () => {
