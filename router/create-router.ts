@@ -5,14 +5,16 @@ import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import type { Registry } from "prom-client";
-import { createKeyStore, revocationChannel } from "../api-keys/api-keys.ts";
+import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
@@ -32,7 +34,6 @@ import { startMetering } from "./metering/setup.ts";
 import { createRouterMetrics } from "./metrics.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
-import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
 import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "./scheduling/pool-ref.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
@@ -114,6 +115,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     await migrate(db, { schema, log: logger });
     const redis = createRedis(cfg);
     cleanups.push(() => redis.quit());
+    const redisKeys = createKeySpace({ schema });
     const tenants = await startTenants(opts, logger);
     cleanups.push(() => tenants.close());
     const pools = await createPools({
@@ -123,6 +125,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       healthIntervalMs: opts.healthIntervalMs,
       batchLimit: opts.batchLimit,
       redis,
+      keys: redisKeys,
       logger,
     });
     cleanups.push(() => pools.close());
@@ -137,7 +140,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     watchPools();
     cleanups.push(async () => tenants.store.onChange(watchPools)());
 
-    const channel = revocationChannel(schema);
+    const channel = redisKeys.keyRevocations();
     const keys = createKeyStore({ pool: db, secret: keySecret, redis, channel });
     const auth = createAuthenticator({ keys, tenants: tenants.store, redis, channel, log: logger });
     cleanups.push(() => auth.close());
