@@ -12,7 +12,7 @@ import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { createKeySpace } from "../core/redis-keys.ts";
+import { createKeySpace, type KeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
@@ -154,7 +154,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     const flow =
       opts.flowControl === false
         ? undefined
-        : startFlowControl(pools, redis, metrics.registry, opts, schema, logger);
+        : startFlowControl(pools, redis, redisKeys, metrics.registry, opts, logger);
     if (flow) cleanups.push(() => flow.close());
     // Metering (limits, caps, usage, audit, usage API, dashboard) runs when a price table is
     // configured (LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES_FILE / LORAPLEX_PRICES).
@@ -265,9 +265,9 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
 function startFlowControl(
   pools: Pools,
   redis: Redis,
+  keys: KeySpace,
   registry: Registry,
   opts: RouterOptions,
-  schema: string | undefined,
   logger: Logger,
 ): { control: FlowControl; close(): Promise<void> } {
   const holder: { control?: FlowControl } = {};
@@ -280,7 +280,7 @@ function startFlowControl(
   const sync = startCounterSync({
     redis,
     // Routers of one installation share counters; test suites (own schema) do not.
-    keyPrefix: `loraplex:fair:${schema ?? "public"}:`,
+    key: (poolRef) => keys.fairCounters(poolRef),
     intervalMs: opts.fairSyncMs ?? DEFAULT_SYNC_MS,
     pools: all,
     logger,

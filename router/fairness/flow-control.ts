@@ -9,6 +9,7 @@
 // leaves at once, uncharged.
 import type { ServerResponse } from "node:http";
 import { ApiError } from "../../core/errors.ts";
+import { safe } from "../../core/redis-keys.ts";
 import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import type { Replica } from "../scheduling/replica-state.ts";
 import type { FairnessMetrics } from "./metrics.ts";
@@ -88,7 +89,8 @@ export function createFlowControl(opts: FlowControlOptions): FlowControl {
     const key = f.perUser && ctx.endUser !== undefined ? `${tenant}\u0000${ctx.endUser}` : tenant;
     let lane = p.lanes.get(key);
     if (lane === undefined) {
-      const client = p.vtc.client(key, f.weight);
+      // The shared counter's name carries a hash of the end user, never the client's string.
+      const client = p.vtc.client(key === tenant ? key : `${tenant}\u0000${safe(ctx.endUser!)}`, f.weight);
       const l: Lane = {
         pool: p,
         tenant,

@@ -40,7 +40,8 @@ export type CounterSync = {
 
 export function startCounterSync(opts: {
   redis: Redis;
-  keyPrefix: string;
+  /** The Redis hash of a pool's counters (core/redis-keys.ts fairCounters). */
+  key(poolRef: string): string;
   intervalMs?: number;
   pools: () => Iterable<SharedPool>;
   logger: Logger;
@@ -65,7 +66,7 @@ export function startCounterSync(opts: {
     if (sent.length === 0 && p.vtc.queued === 0) return;
     let reply: string[];
     try {
-      reply = await redis.loraplexFairSync(opts.keyPrefix + p.ref, ...args);
+      reply = await redis.loraplexFairSync(opts.key(p.ref), ...args);
     } catch (err) {
       // Keep the charges for the next push; the local order stays fair meanwhile.
       for (const s of sent) {

@@ -23,7 +23,7 @@ function router(): Router {
   // A long interval: the test exchanges explicitly with flush(), so the order is deterministic.
   const sync = startCounterSync({
     redis,
-    keyPrefix: prefix,
+    key: (pool) => `${prefix}${pool}`,
     intervalMs: 60_000,
     pools: () => [{ ref: POOL, vtc }],
     logger: createLogger("test", "warn"),
