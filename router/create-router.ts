@@ -6,6 +6,7 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
+import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "../core/cluster-layout.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
@@ -30,7 +31,6 @@ import { createRouterMetrics } from "./metrics.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
 import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
-import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "./scheduling/pool-ref.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
 

@@ -10,6 +10,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, relative, resolve } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  DEFAULT_SHARED_POOL,
+  DEFAULT_SYSTEM_NAMESPACE,
+  formatPoolRef,
+  poolRefFor,
+} from "../core/cluster-layout.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
@@ -93,12 +99,12 @@ export async function startStack(opts: {
     );
     const flag = (rs: Replica[]) => rs.map((r) => `${r.engineUrl}|${r.agentUrl}`).join(",");
     const engines = [
-      `loraplex-system/shared=${flag(replicas.filter((r) => shared.includes(r.name)))}`,
+      `${formatPoolRef({ namespace: DEFAULT_SYSTEM_NAMESPACE, name: DEFAULT_SHARED_POOL })}=${flag(replicas.filter((r) => shared.includes(r.name)))}`,
       ...tenants
         .filter((t) => t.spec.tier === "dedicated")
         .map(
           (t) =>
-            `tenant-${t.metadata.name}/engine=${flag(replicas.filter((r) => r.name.startsWith(`${t.metadata.name}-`)))}`,
+            `${poolRefFor(t, DEFAULT_SYSTEM_NAMESPACE)}=${flag(replicas.filter((r) => r.name.startsWith(`${t.metadata.name}-`)))}`,
         ),
     ].join(";");
 

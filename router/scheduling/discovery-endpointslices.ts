@@ -9,9 +9,9 @@ import {
   type ObjectCache,
   type V1EndpointSlice,
 } from "@kubernetes/client-node";
+import { engineName, parsePoolRef } from "../../core/cluster-layout.ts";
 import type { Logger } from "../../core/log.ts";
 import type { Discovery, EngineEndpoint, OnEndpoints } from "./discovery.ts";
-import { engineServiceName, parsePoolRef } from "./pool-ref.ts";
 
 export type KubeOptions = { kubeconfigPath?: string; inCluster?: boolean };
 
@@ -80,7 +80,7 @@ export function createEndpointSliceDiscovery(
     const existing = watched.get(poolRef);
     if (existing) return existing.synced;
     const { namespace, name } = parsePoolRef(poolRef);
-    const service = engineServiceName(name);
+    const service = engineName(name);
     const labelSelector = `${SERVICE_NAME_LABEL}=${service}`;
     const informer: Informer<V1EndpointSlice> & ObjectCache<V1EndpointSlice> = makeInformer(
       kc,
