@@ -3,6 +3,7 @@
 // the shared pool, one for globex's dedicated pool), the router in local mode over
 // manifests/samples/ (or a copy with the caller's limit overrides), metering on (demo-metering.ts),
 // and an API key per tenant. Every process it starts, it stops.
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
@@ -19,6 +20,7 @@ import {
 import { loadServiceConfig } from "../core/config.ts";
 import { writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
+import { sleep } from "../core/sleep.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { loadTenantDir } from "../tenants/dir-source.ts";
 import { DEFAULT_TRAINER_PYTHON } from "../trainer/executor-local.ts";
@@ -267,7 +269,7 @@ async function waitUp(p: Proc, url: string, timeoutMs = 60_000): Promise<void> {
   while (Date.now() < deadline) {
     if (p.child.exitCode !== null) throw new Error(`${p.name} exited with code ${p.child.exitCode}`);
     if ((await fetch(url).catch(() => undefined))?.ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`${p.name} was not ready at ${url} within ${timeoutMs / 1000} s`);
 }
