@@ -21,7 +21,7 @@ import { parseTenant, type Tenant } from "../core/tenant.ts";
 import { parsePriceTable } from "../metering/prices.ts";
 import { createSpool } from "../metering/spool.ts";
 import { createMeteringHooks } from "../router/metering/hooks.ts";
-import { startDedicatedRedis } from "../test/metering/dedicated-servers.ts";
+import { startDedicatedRedis } from "../test/support/throwaway-servers.ts";
 import { uniqueName } from "../test/support/unique.ts";
 
 const { values: flags } = parseArgs({

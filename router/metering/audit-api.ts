@@ -7,7 +7,7 @@ import type pg from "pg";
 import { invalidRequest } from "../../core/errors.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
 import { decodeCursor, encodeCursor, integer, type Query, unixTime } from "./api-params.ts";
-import { type Handler, route, type UsageApiDeps } from "./usage-api.ts";
+import { type Handler, route, type UsageApiDeps } from "./api-route.ts";
 
 type AuditRow = Record<string, unknown> & { ts: Date; id: string; ts_exact: string };
 

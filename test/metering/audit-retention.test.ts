@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { purgeExpiredAudit, startAuditRetention } from "../../metering/audit.ts";
-import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
-import { log, ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { log, ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { type Harness, pastCtx, startHarness } from "./harness-api.ts";
 
 describe("audit content modes and retention", () => {
   let db: TestDb;

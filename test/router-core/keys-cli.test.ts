@@ -11,13 +11,13 @@ import { createKeySpace } from "../../core/redis-keys.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { loadTenantDir } from "../../tenants/dir-source.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
-import { testSchema } from "./db.ts";
+import { type TestDb, testDb } from "../support/db.ts";
 
 const CLI = resolve(import.meta.dirname, "../../bin/loraplex.js");
 const SECRET = "cli-test-secret-0123456789abcdefghijklmn";
 
 describe("loraplex keys (real process)", () => {
-  let db: Awaited<ReturnType<typeof testSchema>>;
+  let db: TestDb;
   let redis: Redis;
   let auth: Authenticator;
 
@@ -36,7 +36,7 @@ describe("loraplex keys (real process)", () => {
     });
 
   beforeAll(async () => {
-    db = await testSchema("rc_cli");
+    db = await testDb("rc_cli");
     redis = createRedis(loadServiceConfig());
     const channel = createKeySpace({ schema: db.schema }).keyRevocations();
     const tenants = createTenantStore();
@@ -55,7 +55,7 @@ describe("loraplex keys (real process)", () => {
   afterAll(async () => {
     await auth.close();
     await redis.quit();
-    await db.drop();
+    await db.cleanup();
   });
 
   it("creates a key that the router accepts, lists it and revokes it everywhere", async () => {

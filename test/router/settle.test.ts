@@ -13,7 +13,7 @@ import type {
   Outcome,
   RequestContext,
 } from "../../core/request-context.ts";
-import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
+import { MODEL, type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 const admitted = new Set<string>();
 /** The router's id is `<client x-request-id>-<8 hex>`; the tests know the client part. */

@@ -11,7 +11,7 @@ import type { KeySpace } from "../../../core/redis-keys.ts";
 import { periodsAt } from "../../../metering/budget.ts";
 import { withTenant } from "../../../metering/tenant-db.ts";
 import { unixTime } from "../api-params.ts";
-import { type Caller, route, type UsageApiDeps } from "../usage-api.ts";
+import { type Caller, route, type UsageApiDeps } from "../api-route.ts";
 
 export type DashboardDeps = UsageApiDeps & { redis?: Redis; keys?: KeySpace };
 
