@@ -16,6 +16,7 @@ import { createRedis } from "../core/redis.ts";
 import { createKeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
 import { sleep } from "../core/sleep.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
@@ -32,7 +33,6 @@ import { startMetering } from "./metering/setup.ts";
 import { createRouterMetrics } from "./metrics.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
-import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
 
