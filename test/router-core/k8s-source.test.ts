@@ -6,6 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { startK8sTenantSource } from "../../tenants/k8s-source.ts";
 import { createTenantStore, type TenantSource } from "../../tenants/tenant-store.ts";
+import { testKubeConfig } from "../support/kube.ts";
 import { freePort } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 
@@ -70,7 +71,7 @@ async function ensureTenantCrd(kc: k8s.KubeConfig): Promise<void> {
 }
 
 describe("tenants from the Kubernetes API (informer)", () => {
-  const kc = new k8s.KubeConfig();
+  let kc: k8s.KubeConfig;
   let api: k8s.CustomObjectsApi;
   let source: TenantSource | undefined;
   const store = createTenantStore();
@@ -89,7 +90,7 @@ describe("tenants from the Kubernetes API (informer)", () => {
   };
 
   beforeAll(async () => {
-    kc.loadFromFile(inject("kubeconfigPath"));
+    kc = testKubeConfig();
     api = kc.makeApiClient(k8s.CustomObjectsApi);
     await ensureTenantCrd(kc);
     await create(tenant(names.early));
