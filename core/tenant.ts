@@ -80,14 +80,14 @@ const Audit = z
   .strict();
 
 /** Defaults of the fair queue in front of a shared pool (router/fairness). */
-export const DEFAULT_QUEUE_DEPTH = 64;
-export const DEFAULT_QUEUE_WAIT_SECONDS = 30;
+const DEFAULT_QUEUE_DEPTH = 64;
+const DEFAULT_QUEUE_WAIT_SECONDS = 30;
 
 /**
  * Noisy-neighbour protection: when a shared pool is saturated, requests wait in a queue per
  * tenant (or per end user) and the router dispatches by weighted token service (VTC).
  */
-export const Fairness = z
+const Fairness = z
   .object({
     weight: z
       .number()

@@ -16,8 +16,8 @@ import type { FairnessMetrics } from "./metrics.ts";
 import { DEFAULT_VTC, jainIndex, Vtc, type VtcClient, type VtcOptions } from "./vtc.ts";
 
 /** KV-cache usage at which a replica counts as full. */
-export const KV_FULL = 0.95;
-export const FAIRNESS_WINDOW_MS = 10_000;
+const KV_FULL = 0.95;
+const FAIRNESS_WINDOW_MS = 10_000;
 /** Requests beyond a replica's batch limit that may wait in the engine itself. */
 const HEADROOM = 1;
 
