@@ -7,16 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordAuditPayload } from "../../metering/audit-record.ts";
 import { entryFields, type SpoolEntry } from "../../metering/spool.ts";
 import { buildUsageEvent } from "../../metering/usage-events.ts";
+import { anyText } from "../support/arbitrary-text.ts";
 import { type Harness, startHarness } from "./api-harness.ts";
 import { ctxFor, ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
-
-/** Any UTF-16 code unit, with the ones Postgres refuses drawn often. */
-export const anyUnit = fc.oneof(
-  fc.constantFrom("\0", "\ud800", "\udbff", "\udc00", "\udfff", "😀", "\u2028", "<|im_start|>"),
-  fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
-  fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
-);
-export const anyText = (maxLength: number) => fc.string({ unit: anyUnit, maxLength });
 
 describe("client text and the billing/audit trail (property)", () => {
   let db: TestDb;
