@@ -1,6 +1,7 @@
 // Assembles a running router: secrets, Postgres (migrated), Redis, tenants (directory or
 // Kubernetes informer), engine pools, authentication, hooks, metrics and the HTTP server.
 // `loraplex router` calls this; tests call it directly to inject their own Hooks.
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
@@ -26,6 +27,7 @@ import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
 import { startMetering } from "./metering/setup.ts";
 import { createRouterMetrics } from "./metrics.ts";
+import { createMetricsServer } from "./metrics-server.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
 import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
@@ -44,6 +46,9 @@ export type RouterOptions = {
   host?: string;
   /** 0 picks a free port; the returned url carries the real one. */
   port?: number;
+  /** Where /metrics listens: its own port, never the tenant-facing one (default 127.0.0.1:9464). */
+  metricsHost?: string;
+  metricsPort?: number;
   /** Local mode: a directory of Tenant YAML documents, reloaded on change. */
   tenantsDir?: string;
   /** Cluster mode: Tenants from an informer and replicas from EndpointSlices. */
@@ -69,6 +74,8 @@ export type RouterOptions = {
 
 export type RunningRouter = {
   url: string;
+  /** The metrics listener's base URL (GET /metrics). */
+  metricsUrl: string;
   adminToken: string;
   tenants: TenantStore;
   pools: Pools;
@@ -78,6 +85,7 @@ export type RunningRouter = {
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000;
+export const DEFAULT_METRICS_PORT = 9464;
 
 export async function createRouter(opts: RouterOptions): Promise<RunningRouter> {
   const env = opts.env ?? process.env;
@@ -210,22 +218,26 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         ...training.routers,
       ],
     });
+    const metricsServer = createMetricsServer({
+      registry: metrics.registry,
+      token: env.LORAPLEX_METRICS_TOKEN || undefined,
+    });
+    const metricsUrl = await listen(
+      metricsServer,
+      opts.metricsPort ?? DEFAULT_METRICS_PORT,
+      opts.metricsHost ?? opts.host ?? "127.0.0.1",
+    );
+    cleanups.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
     let active = 0;
     server.on("request", (_req, res) => {
       active++;
       res.once("close", () => active--);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port ?? 8080, opts.host ?? "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-    const url = `http://${host}:${addr.port}`;
-    logger.info({ url, schema, systemNamespace, mode: opts.kube ? "kube" : "local" }, "router listening");
+    const url = await listen(server, opts.port ?? 8080, opts.host ?? "127.0.0.1");
+    logger.info(
+      { url, metricsUrl, schema, systemNamespace, mode: opts.kube ? "kube" : "local" },
+      "router listening",
+    );
 
     let closing: Promise<void> | undefined;
     const close = (graceMs = 10_000) => {
@@ -242,7 +254,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       })();
       return closing;
     };
-    return { url, adminToken, tenants: tenants.store, pools, close };
+    return { url, metricsUrl, adminToken, tenants: tenants.store, pools, close };
   } catch (err) {
     await release();
     throw err;
@@ -250,6 +262,20 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
 }
 
 export const DEFAULT_TENANTS_DIR = "manifests/samples";
+
+/** Listens and returns the base URL with the real port. */
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const h = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  return `http://${h}:${addr.port}`;
+}
 
 /** Tenants from the Kubernetes API in cluster mode, else from the local directory. */
 async function startTenants(

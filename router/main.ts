@@ -6,6 +6,7 @@ import { pino } from "pino";
 import {
   createRouter,
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_METRICS_PORT,
   DEFAULT_TENANTS_DIR,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   type RouterOptions,
@@ -18,6 +19,8 @@ const USAGE = `usage: loraplex router [options]
 
   --host ADDR               listen address (default 127.0.0.1)
   --port N                  listen port (default 8080; 0 picks a free one)
+  --metrics-host ADDR       /metrics listen address (default: --host)
+  --metrics-port N          /metrics on its own port, never the API port (default ${DEFAULT_METRICS_PORT}; 0 picks one)
   --tenants-dir DIR         local mode: Tenant YAML documents, reloaded on change (default ${DEFAULT_TENANTS_DIR})
   --engines SPEC            local mode: "<ns>/<pool>=<engineUrl>|<agentUrl>,...;<ns2>/<pool2>=..."
   --kube                    cluster mode: Tenants and engine EndpointSlices from the Kubernetes API
@@ -30,6 +33,7 @@ const USAGE = `usage: loraplex router [options]
   --shutdown-grace-ms N     how long in-flight requests may finish on SIGTERM (default 10000)
 
 environment: LORAPLEX_KEY_SECRET, LORAPLEX_ADMIN_TOKEN (or LORAPLEX_DEV_SECRETS=1 for local use),
+  LORAPLEX_METRICS_TOKEN (scrapes of /metrics must send it as a bearer token),
   LORAPLEX_CACHE_SALT_SECRET (default: derived from the key secret), LORAPLEX_ENGINE_API_KEY,
   DATABASE_URL, REDIS_URL, LOG_LEVEL; metering (limits, spend caps, usage, audit, dashboard) is on
   when LORAPLEX_METERING_CONFIG, LORAPLEX_PRICES_FILE or LORAPLEX_PRICES gives a price table
@@ -83,6 +87,8 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
     options: {
       host: { type: "string" },
       port: { type: "string" },
+      "metrics-host": { type: "string" },
+      "metrics-port": { type: "string" },
       "tenants-dir": { type: "string" },
       engines: { type: "string" },
       kube: { type: "boolean" },
@@ -103,6 +109,8 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
     options: {
       host: v.host,
       port: int(v.port, "--port", 0, 65_535),
+      metricsHost: v["metrics-host"],
+      metricsPort: int(v["metrics-port"], "--metrics-port", 0, 65_535),
       tenantsDir: v["tenants-dir"],
       engines: v.engines,
       kube: v.kube ? (kubeconfigPath ? { kubeconfigPath } : { inCluster: true }) : undefined,

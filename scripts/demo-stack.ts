@@ -112,7 +112,17 @@ export async function startStack(opts: {
     );
     const router = launch(
       "router",
-      ["router", "--port", String(port), "--tenants-dir", tenantsDir, "--engines", engines],
+      [
+        "router",
+        "--port",
+        String(port),
+        "--metrics-port",
+        "0",
+        "--tenants-dir",
+        tenantsDir,
+        "--engines",
+        engines,
+      ],
       {
         LORAPLEX_METERING_CONFIG: meteringConfig,
         LORAPLEX_DEV_SECRETS: "1",

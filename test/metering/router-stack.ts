@@ -17,6 +17,8 @@ export const PRICE = { input: 1, output: 2 };
 
 export type MeteredStack = {
   urls: string[];
+  /** Each router's metrics listener, in the order of urls. */
+  metricsUrls: string[];
   schema: string;
   dir: string;
   replica: FleetReplica;
@@ -58,13 +60,18 @@ export async function startMeteredStack(opts: {
     };
     const procs: Proc[] = [];
     const urls: string[] = [];
+    const metricsUrls: string[] = [];
     for (let i = 0; i < opts.routers; i++) {
       const port = await freePort();
+      const metricsPort = await freePort();
       const url = `http://127.0.0.1:${port}`;
+      metricsUrls.push(`http://127.0.0.1:${metricsPort}`);
       const args = [
         "router",
         "--port",
         String(port),
+        "--metrics-port",
+        String(metricsPort),
         "--tenants-dir",
         dir,
         "--engines",
@@ -78,6 +85,7 @@ export async function startMeteredStack(opts: {
     }
     return {
       urls,
+      metricsUrls,
       schema,
       dir,
       replica,

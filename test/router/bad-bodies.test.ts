@@ -150,7 +150,7 @@ describe("bad request bodies", () => {
   it("is still healthy and serving after all of that", async () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
     expect((await stack.post(stack.acme, "/v1/chat/completions", ok)).status).toBe(200);
-    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    const metrics = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
     expect(metrics).not.toMatch(/loraplex_router_requests_total\{[^}]*status="5\d\d"/);
   });
 });

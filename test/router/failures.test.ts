@@ -4,6 +4,7 @@
 // stopping a simulator process.
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { replicaLabel } from "../../router/metrics.ts";
 import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
 
 let stack: Stack;
@@ -30,7 +31,7 @@ function setFaults(engineUrl: string, faults: Record<string, number>): Promise<R
     body: JSON.stringify(faults),
   });
 }
-const retries = () => scrapeCounter(stack.url, "loraplex_router_upstream_retries_total");
+const retries = () => scrapeCounter(stack.metricsUrl, "loraplex_router_upstream_retries_total");
 const aborted = async () => {
   let n = 0;
   for (const r of stack.shared)
@@ -38,7 +39,11 @@ const aborted = async () => {
   return n;
 };
 const healthy = async (engineUrl: string) =>
-  (await scrapeCounter(stack.url, "loraplex_router_replica_healthy", `replica="${engineUrl}"`)) === 1;
+  (await scrapeCounter(
+    stack.metricsUrl,
+    "loraplex_router_replica_healthy",
+    `replica="${replicaLabel(engineUrl)}"`,
+  )) === 1;
 
 describe("replica failures", () => {
   it("retries on the other replica when one answers 5xx before the first byte", async () => {

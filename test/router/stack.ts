@@ -40,6 +40,8 @@ export type StackOptions = {
 
 export type Stack = {
   url: string;
+  /** The router's metrics listener (GET /metrics), apart from the API port. */
+  metricsUrl: string;
   acme: string;
   globex: string;
   initech: string;
@@ -101,6 +103,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const env = { LORAPLEX_DEV_SECRETS: "1", LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN };
 
     let url: string;
+    let metricsUrl: string;
     let log = () => "";
     if (opts.hooks) {
       const router: RunningRouter = await createRouter({
@@ -109,6 +112,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         engines,
         dbSchema: schema,
         healthIntervalMs: 200,
+        metricsPort: 0,
         hooks: opts.hooks,
         upstreamTimeoutMs: opts.upstreamTimeoutMs,
         maxBodyBytes: opts.maxBodyBytes,
@@ -117,11 +121,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       });
       cleanup.push(() => router.close(2_000));
       url = router.url;
+      metricsUrl = router.metricsUrl;
       await waitReady(url);
     } else {
       const port = await freePort();
+      const metricsPort = await freePort();
       url = `http://127.0.0.1:${port}`;
-      const args = ["router", "--port", String(port), "--tenants-dir", dir, "--engines", engines];
+      metricsUrl = `http://127.0.0.1:${metricsPort}`;
+      const args = ["router", "--port", String(port), "--metrics-port", String(metricsPort)];
+      args.push("--tenants-dir", dir, "--engines", engines);
       args.push("--db-schema", schema, "--health-interval-ms", "200", ...(opts.routerArgs ?? []));
       if (opts.upstreamTimeoutMs) args.push("--upstream-timeout-ms", String(opts.upstreamTimeoutMs));
       if (opts.maxBodyBytes) args.push("--max-body-bytes", String(opts.maxBodyBytes));
@@ -146,6 +154,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     return {
       url,
+      metricsUrl,
       schema,
       tenantsDir: dir,
       acme,
