@@ -4,7 +4,7 @@
 // engine's queue, `kv_transfer_params` steers disaggregated prefill. Any field not listed here
 // is refused with a 400 naming it (OpenAI's own wording for unknown arguments); OpenAI fields
 // that mean nothing to the engine are accepted and not forwarded.
-import { invalidBody } from "../core/errors.ts";
+import { invalidRequest } from "../core/errors.ts";
 import type { Endpoint } from "../core/request-context.ts";
 
 /** OpenAI sampling/output fields plus vLLM's documented sampling extras, per endpoint. */
@@ -84,11 +84,11 @@ export function allowEngineParams(endpoint: Endpoint, body: Record<string, unkno
     }
     const name = key.length > 64 ? `${key.slice(0, 64)}…` : key;
     if (PLATFORM_OWNED.has(key)) {
-      throw invalidBody(
+      throw invalidRequest(
         `'${name}' is set by the platform, not by clients; remove it from the request.`,
         name,
       );
     }
-    throw invalidBody(`Unrecognized request argument supplied: ${name}`, name);
+    throw invalidRequest(`Unrecognized request argument supplied: ${name}`, name);
   }
 }

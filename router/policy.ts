@@ -11,7 +11,7 @@
 // - cache_salt is always the tenant's own (see cacheSaltFor); a client's value is overwritten.
 import { createHmac } from "node:crypto";
 import { deriveKey } from "../api-keys/secrets.ts";
-import { ApiError, invalidBody } from "../core/errors.ts";
+import { ApiError, invalidRequest } from "../core/errors.ts";
 import type { Tenant } from "../core/tenant.ts";
 import type { ChatBody, CompletionBody } from "./validate-body.ts";
 
@@ -46,7 +46,7 @@ export function applyChatPolicy(tenant: Tenant, body: ChatBody, cacheSalt?: stri
   if (!allowClientSystemPrompt) {
     const i = body.messages.findIndex((m) => m.role === "system" || m.role === "developer");
     if (i >= 0) {
-      throw invalidBody(
+      throw invalidRequest(
         `This tenant does not allow client system prompts: messages[${i}] has role '${body.messages[i]!.role}'. ` +
           "The tenant's own system prompt is applied by the platform; send user and assistant messages only.",
         "messages",
@@ -102,7 +102,7 @@ function refuseControlSequences(messages: ChatBody["messages"]): void {
     const found =
       param ?? (m.name !== undefined && CONTROL_SEQUENCE.test(m.name) ? `messages[${i}].name` : undefined);
     if (found) {
-      throw invalidBody(
+      throw invalidRequest(
         `'${found}' contains a chat-template control sequence (such as <|im_start|> or [INST]), which this tenant ` +
           "does not accept in client messages.",
         found,
@@ -126,7 +126,7 @@ function prefixPrompt(prompt: CompletionBody["prompt"], prefix: string): Complet
   if (typeof prompt === "string") return prefix + prompt;
   if (prompt.every((p) => typeof p === "string")) return prompt.map((p) => prefix + p);
   // Token ids cannot be prefixed with text without the engine's tokenizer.
-  throw invalidBody(
+  throw invalidRequest(
     "This tenant has a system prompt, so the prompt must be text; token-id prompts are not accepted.",
     "prompt",
   );

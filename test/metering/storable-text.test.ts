@@ -4,12 +4,12 @@
 // issue 13: before, such events were refused by Postgres and only dead-lettered.
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recordAuditPayload } from "../../metering/audit-record.ts";
 import { entryFields, type SpoolEntry } from "../../metering/spool.ts";
 import { buildUsageEvent } from "../../metering/usage-events.ts";
 import { anyText } from "../support/arbitrary-text.ts";
-import { type Harness, startHarness } from "./api-harness.ts";
-import { ctxFor, ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { ctxFor, ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { type Harness, startHarness } from "./harness-api.ts";
 
 describe("client text and the billing/audit trail (property)", () => {
   let db: TestDb;
@@ -55,7 +55,7 @@ describe("client text and the billing/audit trail (property)", () => {
             feature: t.feature,
             model: { requested: t.model, baseModel: "base-8b" },
           });
-          recordAuditPayload(ctx, { prompt: t.prompt, response: t.response });
+          ctx.audit = { prompt: t.prompt, response: t.response };
           await h.meter(ctx, ok(10, 5));
           await h.flush();
           const { usage, audit } = await rowsOf(ctx.requestId);

@@ -5,7 +5,7 @@
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { replicaLabel } from "../../router/metrics.ts";
-import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
+import { MODEL, type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 let stack: Stack;
 

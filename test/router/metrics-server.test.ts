@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { Counter, Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMetricsServer } from "./metrics-server.ts";
+import { createMetricsServer } from "../../router/metrics-server.ts";
 
 describe("metrics listener with a bearer token", () => {
   const registry = new Registry();
