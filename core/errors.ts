@@ -162,6 +162,9 @@ export function sendError(
     "content-length": Buffer.byteLength(body),
     ...extraHeaders,
     ...e.headers,
+    // A caller without a valid credential gets its answer and loses the connection: it cannot
+    // keep a socket (or a slow body upload) open on the router.
+    ...(e.status === 401 ? { connection: "close" } : {}),
   });
   res.end(body);
 }

@@ -59,6 +59,8 @@ export type RouterOptions = {
   /** Postgres schema for this router's tables (tests run one per suite); default DATABASE_SCHEMA. */
   dbSchema?: string;
   maxBodyBytes?: number;
+  /** Longest time a client may take to send a whole request, body included (default 300 s). */
+  requestTimeoutMs?: number;
   upstreamTimeoutMs?: number;
   healthIntervalMs?: number;
   /** How often fine-tuned adapters registered by the trainer are re-read (default 2000). */
@@ -86,6 +88,7 @@ export type RunningRouter = {
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000;
 export const DEFAULT_METRICS_PORT = 9464;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 
 export async function createRouter(opts: RouterOptions): Promise<RunningRouter> {
   const env = opts.env ?? process.env;
@@ -204,6 +207,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     const server = createRouterServer({
       deps,
       readiness,
+      requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       routers: [
         createAdminRouter({ keys, tenants: tenants.store, adminToken, log: logger }),
         ...(metering?.routers ?? []),

@@ -7,6 +7,7 @@ import {
   createRouter,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_METRICS_PORT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_TENANTS_DIR,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   type RouterOptions,
@@ -28,6 +29,7 @@ const USAGE = `usage: loraplex router [options]
   --system-namespace NS     namespace of shared pools (default ${DEFAULT_SYSTEM_NAMESPACE})
   --db-schema NAME          Postgres schema for the router's tables (env DATABASE_SCHEMA)
   --max-body-bytes N        largest accepted request body (default ${DEFAULT_MAX_BODY_BYTES}); larger → 413
+  --request-timeout-ms N    time a client has to send a whole request, body included (default ${DEFAULT_REQUEST_TIMEOUT_MS}); → 408
   --upstream-timeout-ms N   engine headers / inter-chunk timeout (default ${DEFAULT_UPSTREAM_TIMEOUT_MS}); → 504
   --health-interval-ms N    engine/agent probe interval (default 2000)
   --shutdown-grace-ms N     how long in-flight requests may finish on SIGTERM (default 10000)
@@ -97,6 +99,7 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       "db-schema": { type: "string" },
       "max-body-bytes": { type: "string" },
       "upstream-timeout-ms": { type: "string" },
+      "request-timeout-ms": { type: "string" },
       "health-interval-ms": { type: "string" },
       "shutdown-grace-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -118,6 +121,7 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       dbSchema: v["db-schema"],
       maxBodyBytes: int(v["max-body-bytes"], "--max-body-bytes", 1),
       upstreamTimeoutMs: int(v["upstream-timeout-ms"], "--upstream-timeout-ms", 1),
+      requestTimeoutMs: int(v["request-timeout-ms"], "--request-timeout-ms", 100),
       healthIntervalMs: int(v["health-interval-ms"], "--health-interval-ms", 10),
     },
   };

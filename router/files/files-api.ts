@@ -35,7 +35,10 @@ export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler:
 }
 
 export const fileNotFound = (id: string, param = "file_id") =>
-  new ApiError(404, `No such File object: ${id}`, { code: "file_not_found", param });
+  new ApiError(404, `No such File object: ${id.slice(0, 100)}`, { code: "file_not_found", param });
+
+/** The shape of every id newFileId() makes; anything else cannot exist and never reaches a query. */
+export const FILE_ID = /^file-[0-9a-f]{24}$/;
 
 export function createFilesApi(deps: FilesApiDeps): Router {
   const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
@@ -70,7 +73,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
       const order = q.order === undefined ? "desc" : q.order;
       if (order !== "asc" && order !== "desc") throw invalidRequest("order must be 'asc' or 'desc'", "order");
       const purpose = q.purpose === undefined ? undefined : String(q.purpose);
-      const after = q.after === undefined ? undefined : String(q.after);
+      const after = idParam(q.after, "after", FILE_ID);
       const page = await deps.store.list(tenantOf(caller), { purpose, limit, after, order });
       res.json({
         object: "list",
@@ -86,7 +89,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
     "/v1/files/:id",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      const f = await deps.store.get(tenantOf(caller), id);
+      const f = FILE_ID.test(id) ? await deps.store.get(tenantOf(caller), id) : undefined;
       if (!f) throw fileNotFound(id);
       res.json(f);
     }),
@@ -96,7 +99,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
     "/v1/files/:id/content",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      const body = await deps.store.content(tenantOf(caller), id);
+      const body = FILE_ID.test(id) ? await deps.store.content(tenantOf(caller), id) : undefined;
       if (!body) throw fileNotFound(id);
       res.type("application/octet-stream").send(body);
     }),
@@ -106,11 +109,19 @@ export function createFilesApi(deps: FilesApiDeps): Router {
     "/v1/files/:id",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      if (!(await deps.store.remove(tenantOf(caller), id))) throw fileNotFound(id);
+      if (!FILE_ID.test(id) || !(await deps.store.remove(tenantOf(caller), id))) throw fileNotFound(id);
       res.json({ id, object: "file", deleted: true });
     }),
   );
   return r;
+}
+
+/** An optional id parameter (a page cursor): absent, or exactly the shape our ids have. */
+export function idParam(v: unknown, name: string, shape: RegExp): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !shape.test(v))
+    throw invalidRequest(`'${name}' must be an id this API returned.`, name);
+  return v;
 }
 
 export function intParam(v: unknown, name: string, min: number, max: number, dflt: number): number {

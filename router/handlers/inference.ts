@@ -117,7 +117,7 @@ export async function handleInference(
     if (!(err instanceof ApiError)) deps.logger.error({ err, reqId: requestId, tenant }, "request failed");
     const reason = err instanceof Error ? err.message : String(err);
     outcome = {
-      status: "rejected",
+      status: status === 499 ? "client_disconnect" : "rejected",
       httpStatus: status,
       promptTokens: 0,
       completionTokens: 0,

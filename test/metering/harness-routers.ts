@@ -32,6 +32,9 @@ export async function startMeteredStack(opts: {
   tenantsYaml: string;
   timeScale?: number;
   engineArgs?: string[];
+  /** Extra `loraplex router` flags and environment for every router. */
+  routerArgs?: string[];
+  routerEnv?: NodeJS.ProcessEnv;
 }): Promise<MeteredStack> {
   const cleanup: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -57,6 +60,7 @@ export async function startMeteredStack(opts: {
       LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN,
       LORAPLEX_PRICES: JSON.stringify({ models: { [MODEL]: PRICE } }),
       LOG_LEVEL: "warn",
+      ...opts.routerEnv,
     };
     const procs: Proc[] = [];
     const urls: string[] = [];
@@ -66,6 +70,7 @@ export async function startMeteredStack(opts: {
         tenantsDir: dir,
         engines: `loraplex-system/shared=${replica.flag}`,
         dbSchema: schema,
+        args: opts.routerArgs,
         env,
         name: `router-${i}`,
       });
