@@ -59,6 +59,8 @@ export type RouterOptions = {
   /** Postgres schema for this router's tables (tests run one per suite); default DATABASE_SCHEMA. */
   dbSchema?: string;
   maxBodyBytes?: number;
+  /** How long a request waits for a healthy replica of its pool before a 503 (default 30 s). */
+  replicaWaitMs?: number;
   /** Longest time a client may take to send a whole request, body included (default 300 s). */
   requestTimeoutMs?: number;
   upstreamTimeoutMs?: number;
@@ -159,7 +161,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
             schema,
             registry: metrics.registry,
             tenants: () => tenants.store.list(),
-            authenticate: (header) => auth.authenticate(header),
+            authenticate: (header, source) => auth.authenticate(header, source),
             adminToken,
             config: loadMeteringConfig(env),
           })
@@ -179,7 +181,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     const salt = createCacheSalter(saltSecret);
     const knownModels = () => tenants.store.baseModels();
     const deps: RouterDeps = {
-      authenticate: (header) => auth.authenticate(header),
+      authenticate: (header, source) => auth.authenticate(header, source),
       resolveModel: (tenant, model) => resolveModel(tenant, model, knownModels(), fineTuned.table(tenant)),
       listModels: (tenant) => fineTuned.list(tenant),
       prepareBody,
@@ -191,18 +193,33 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       metrics,
       logger,
       maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      replicaWaitMs: opts.replicaWaitMs,
     };
 
     let draining = false;
-    const readiness = (): Readiness => {
+    // `everyPool` (GET /readyz?pools=all, for scripts such as make demo): every known pool has a
+    // healthy replica, not just one of them; the plain probe stays per router, not per tenant.
+    const readiness = (everyPool = false): Readiness => {
       const reasons: string[] = [];
       if (draining) reasons.push("shutting down");
       if (!tenants.synced()) reasons.push("tenants not loaded yet");
-      if (!pools.replicas().some((r) => r.healthy)) reasons.push("no healthy engine replica");
+      const replicas = pools.replicas();
+      if (!replicas.some((r) => r.healthy)) reasons.push("no healthy engine replica");
+      if (everyPool) {
+        const healthy = new Set(replicas.filter((r) => r.healthy).map((r) => r.poolRef));
+        for (const ref of new Set(replicas.map((r) => r.poolRef))) {
+          if (!healthy.has(ref)) reasons.push(`no healthy replica in pool ${ref}`);
+        }
+      }
       return { ready: reasons.length === 0, reasons };
     };
     // The files and fine-tuning APIs (tenant key); the trainer runs the jobs they queue.
-    const training = createTrainingApis({ pool: db, cfg, env, authenticate: (h) => auth.authenticate(h) });
+    const training = createTrainingApis({
+      pool: db,
+      cfg,
+      env,
+      authenticate: (h, source) => auth.authenticate(h, source),
+    });
     cleanups.push(() => training.close());
     const server = createRouterServer({
       deps,

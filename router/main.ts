@@ -29,6 +29,7 @@ const USAGE = `usage: loraplex router [options]
   --system-namespace NS     namespace of shared pools (default ${DEFAULT_SYSTEM_NAMESPACE})
   --db-schema NAME          Postgres schema for the router's tables (env DATABASE_SCHEMA)
   --max-body-bytes N        largest accepted request body (default ${DEFAULT_MAX_BODY_BYTES}); larger → 413
+  --replica-wait-ms N       hold a request this long for a starting/unhealthy pool before a 503 (default 30000)
   --request-timeout-ms N    time a client has to send a whole request, body included (default ${DEFAULT_REQUEST_TIMEOUT_MS}); → 408
   --upstream-timeout-ms N   engine headers / inter-chunk timeout (default ${DEFAULT_UPSTREAM_TIMEOUT_MS}); → 504
   --health-interval-ms N    engine/agent probe interval (default 2000)
@@ -100,6 +101,7 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       "max-body-bytes": { type: "string" },
       "upstream-timeout-ms": { type: "string" },
       "request-timeout-ms": { type: "string" },
+      "replica-wait-ms": { type: "string" },
       "health-interval-ms": { type: "string" },
       "shutdown-grace-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -122,6 +124,7 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       maxBodyBytes: int(v["max-body-bytes"], "--max-body-bytes", 1),
       upstreamTimeoutMs: int(v["upstream-timeout-ms"], "--upstream-timeout-ms", 1),
       requestTimeoutMs: int(v["request-timeout-ms"], "--request-timeout-ms", 100),
+      replicaWaitMs: int(v["replica-wait-ms"], "--replica-wait-ms", 0),
       healthIntervalMs: int(v["health-interval-ms"], "--health-interval-ms", 10),
     },
   };

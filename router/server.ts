@@ -16,7 +16,7 @@ export type Readiness = { ready: boolean; reasons: string[] };
 
 export type ServerOptions = {
   deps: RouterDeps;
-  readiness(): Readiness;
+  readiness(everyPool?: boolean): Readiness;
   /** Longest time a client may take to send a whole request, body included. */
   requestTimeoutMs: number;
   /** Express routers (admin API, usage API, dashboard...) mounted at the root of the fallback app. */
@@ -58,7 +58,7 @@ export function createRouterServer(opts: ServerOptions): Server {
           const id = safeDecode(path.slice(MODEL_PATH.length));
           handled = handleModels(deps, req, res, receivedAt, requestId.id, id);
         } else if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
-        else if (path === "/readyz") return readyz(res, opts.readiness());
+        else if (path === "/readyz") return readyz(res, opts.readiness(url.endsWith("?pools=all")));
       }
       if (handled) {
         handled.catch((err) => {

@@ -132,7 +132,8 @@ export async function startStack(opts: {
       },
     );
     procs.push(router);
-    await waitUp(router, `${routerUrl}/readyz`);
+    // Every pool (shared and each dedicated one) has a healthy replica before the walk-through.
+    await waitUp(router, `${routerUrl}/readyz?pools=all`);
     if (opts.trainer) {
       const trainerPort = await freePort();
       const venv = relative(ROOT, DEFAULT_TRAINER_PYTHON);

@@ -17,7 +17,7 @@ export type Caller = { tenant: Tenant; keyId: string };
 
 export type FilesApiDeps = {
   store: FilesStore;
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   maxFileBytes?: number;
 };
 
@@ -27,7 +27,7 @@ type Route = (caller: Caller, req: Request, res: Response) => Promise<void>;
 export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler: Route) {
   return async (req: Request, res: Response) => {
     try {
-      await handler(await authenticate(req.headers.authorization), req, res);
+      await handler(await authenticate(req.headers.authorization, req.socket.remoteAddress), req, res);
     } catch (err) {
       sendError(res, err);
     }

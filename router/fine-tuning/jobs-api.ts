@@ -15,7 +15,7 @@ export const DEFAULT_MAX_ACTIVE_JOBS = 500;
 export type JobsApiDeps = {
   jobs: JobsStore;
   files: Pick<FilesStore, "get">;
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   maxActiveJobsPerTenant?: number;
 };
 

@@ -12,7 +12,7 @@ import { createJobsApi } from "./jobs-api.ts";
 export function createTrainingApis(deps: {
   pool: pg.Pool;
   cfg: ServiceConfig;
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   env?: NodeJS.ProcessEnv;
 }) {
   const env = deps.env ?? process.env;

@@ -38,7 +38,7 @@ export async function handleInference(
   let outcome: Outcome;
   let overheadMs: number;
   try {
-    auth = await deps.authenticate(req.headers.authorization);
+    auth = await deps.authenticate(req.headers.authorization, req.socket.remoteAddress);
     tenant = auth.tenant.metadata.name;
     const raw = await readBody(req, deps.maxBodyBytes);
     const parsed = parseJsonObject(raw);

@@ -136,3 +136,22 @@ describe("replica failures", () => {
     expect(JSON.parse(text).error.type).toBe("invalid_request_error");
   });
 });
+
+describe("cold start (issue 13, item 9)", () => {
+  it("holds a request while every replica of the pool is starting, instead of a 503", async () => {
+    // Both shared replicas restart their slow start: health probes fail for 3 s.
+    for (const r of stack.shared) await setFaults(r.engineUrl, { slow_start_ms: 3_000 });
+    try {
+      for (const r of stack.shared)
+        await until(async () => !(await healthy(r.engineUrl)), "replicas to be skipped");
+      const r = await stack.post(stack.acme, "/v1/chat/completions", {
+        model: MODEL,
+        messages: ask,
+        max_tokens: 2,
+      });
+      expect(r.status).toBe(200);
+    } finally {
+      for (const r of stack.shared) await setFaults(r.engineUrl, {});
+    }
+  });
+});

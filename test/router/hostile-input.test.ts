@@ -205,3 +205,21 @@ describe("text Postgres refuses, end to end (item 1)", () => {
     }
   });
 });
+
+// Last in the file: it uses up this address's failed authentications for a few seconds.
+describe("a flood of bogus keys (item 7)", () => {
+  it("stops looking bogus keys up after the per-address limit, while a valid key keeps working", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 80; i++) {
+      const prefix = `Zz${String(i).padStart(6, "0")}`;
+      const r = await fetch(`${url}/v1/models`, {
+        headers: { authorization: `Bearer lpx-${prefix}-${"A".repeat(43)}` },
+      });
+      statuses.push(r.status);
+      await r.body?.cancel();
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
+    expect((await get("/v1/models")).status).toBe(200);
+  });
+});
