@@ -5,6 +5,7 @@ import type { IncomingMessage } from "node:http";
 import express, { type Request, type Response, type Router } from "express";
 import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import { clientClosed } from "../handlers/body.ts";
 import type { FilesStore } from "./files-store.ts";
 import { validateChatJsonl } from "./jsonl-validate.ts";
 
@@ -19,7 +20,11 @@ export type FilesApiDeps = {
   store: FilesStore;
   authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   maxFileBytes?: number;
+  /** Uploads one tenant may have in progress on this router at once; more is a 429 (default 2). */
+  maxConcurrentUploads?: number;
 };
+
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 2;
 
 type Route = (caller: Caller, req: Request, res: Response) => Promise<void>;
 
@@ -29,7 +34,9 @@ export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler:
     try {
       await handler(await authenticate(req.headers.authorization, req.socket.remoteAddress), req, res);
     } catch (err) {
-      sendError(res, err);
+      // A client that went away mid-upload is its own doing (499), not the router's 500.
+      const gone = !(err instanceof ApiError) && (req.readableAborted || req.socket.destroyed);
+      sendError(res, gone ? clientClosed() : err);
     }
   };
 }
@@ -42,6 +49,9 @@ export const FILE_ID = /^file-[0-9a-f]{24}$/;
 
 export function createFilesApi(deps: FilesApiDeps): Router {
   const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const maxUploads = deps.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS;
+  // Uploads in progress per tenant: each holds up to maxFileBytes of memory until it is stored.
+  const uploading = new Map<string, number>();
   const r = express.Router();
   const route = (h: Route) => tenantRoute(deps.authenticate, h);
   const tenantOf = (c: Caller) => c.tenant.metadata.name;
@@ -49,21 +59,44 @@ export function createFilesApi(deps: FilesApiDeps): Router {
   r.post(
     "/v1/files",
     route(async (caller, req, res) => {
-      const { file, purpose } = await readUpload(req, maxBytes);
-      const content = Buffer.from(await file.arrayBuffer());
-      const report = validateChatJsonl(content.toString("utf8"));
-      if (report.errors.length > 0) {
-        throw new ApiError(400, `Invalid file format for fine-tuning: ${report.errors.join("; ")}`, {
-          code: "invalid_file_format",
-          param: "file",
-        });
+      const tenant = tenantOf(caller);
+      const active = uploading.get(tenant) ?? 0;
+      if (active >= maxUploads) {
+        req.resume();
+        throw new ApiError(
+          429,
+          `This tenant already has ${active} uploads in progress; wait for one to finish.`,
+          {
+            code: "too_many_uploads",
+            headers: { "retry-after": "5" },
+          },
+        );
       }
-      const filename = file.name && file.name !== "blob" ? file.name : "upload.jsonl";
-      res.json(
-        await deps.store.create(tenantOf(caller), { filename: filename.slice(0, 255), purpose, content }),
-      );
+      uploading.set(tenant, active + 1);
+      try {
+        await upload(caller, req, res);
+      } finally {
+        const left = (uploading.get(tenant) ?? 1) - 1;
+        if (left > 0) uploading.set(tenant, left);
+        else uploading.delete(tenant);
+      }
     }),
   );
+  const upload: Route = async (caller, req, res) => {
+    const { file, purpose } = await readUpload(req, maxBytes);
+    const content = Buffer.from(await file.arrayBuffer());
+    const report = validateChatJsonl(content.toString("utf8"));
+    if (report.errors.length > 0) {
+      throw new ApiError(400, `Invalid file format for fine-tuning: ${report.errors.join("; ")}`, {
+        code: "invalid_file_format",
+        param: "file",
+      });
+    }
+    const filename = file.name && file.name !== "blob" ? file.name : "upload.jsonl";
+    res.json(
+      await deps.store.create(tenantOf(caller), { filename: filename.slice(0, 255), purpose, content }),
+    );
+  };
 
   r.get(
     "/v1/files",

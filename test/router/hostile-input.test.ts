@@ -223,3 +223,38 @@ describe("a flood of bogus keys (item 7)", () => {
     expect((await get("/v1/models")).status).toBe(200);
   });
 });
+
+describe("uploads (item 6)", () => {
+  it("allows a tenant two uploads in progress at once and answers a third with 429", async () => {
+    const boundary = "limit";
+    const open = () => {
+      const socket = connect(Number(new URL(url).port), "127.0.0.1");
+      socket.on("error", () => {});
+      socket.write(
+        `POST /v1/files HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\n` +
+          `content-type: multipart/form-data; boundary=${boundary}\r\ncontent-length: 1000000\r\n\r\n--${boundary}\r\n`,
+      );
+      return socket;
+    };
+    const slow = [open(), open()];
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const form = new FormData();
+      form.set("purpose", "fine-tune");
+      form.set(
+        "file",
+        new Blob(['{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}\n']),
+        "a.jsonl",
+      );
+      const r = await fetch(`${url}/v1/files`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}` },
+        body: form,
+      });
+      expect(r.status).toBe(429);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe("too_many_uploads");
+    } finally {
+      for (const s of slow) s.destroy();
+    }
+  });
+});
