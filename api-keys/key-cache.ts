@@ -12,7 +12,7 @@ import type { Logger } from "../core/log.ts";
 import { type ResolvedKey, UNKNOWN_PREFIX } from "./api-keys.ts";
 
 export const DEFAULT_POSITIVE_TTL_MS = 5_000;
-export const DEFAULT_NEGATIVE_TTL_MS = 1_000;
+const DEFAULT_NEGATIVE_TTL_MS = 1_000;
 const DEFAULT_MAX_ENTRIES = 100_000;
 const MAX_NEGATIVE_ENTRIES = 10_000;
 // Prefixes no key has: a flood of keys under one made-up prefix costs one query per TTL. A key

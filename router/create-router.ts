@@ -5,14 +5,18 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { createKeyStore, revocationChannel } from "../api-keys/api-keys.ts";
+import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
+import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "../core/cluster-layout.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
+import { sleep } from "../core/sleep.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
@@ -30,8 +34,6 @@ import { createRouterMetrics } from "./metrics.ts";
 import { createMetricsServer } from "./metrics-server.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
-import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
-import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "./scheduling/pool-ref.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
 
@@ -117,6 +119,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     await migrate(db, { schema, log: logger });
     const redis = createRedis(cfg);
     cleanups.push(() => redis.quit());
+    const redisKeys = createKeySpace({ schema });
     const tenants = await startTenants(opts, logger);
     cleanups.push(() => tenants.close());
     const pools = await createPools({
@@ -125,6 +128,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       systemNamespace,
       healthIntervalMs: opts.healthIntervalMs,
       redis,
+      keys: redisKeys,
       logger,
     });
     cleanups.push(() => pools.close());
@@ -139,7 +143,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     watchPools();
     cleanups.push(async () => tenants.store.onChange(watchPools)());
 
-    const channel = revocationChannel(schema);
+    const channel = redisKeys.keyRevocations();
     const keys = createKeyStore({ pool: db, secret: keySecret, redis, channel });
     const auth = createAuthenticator({ keys, tenants: tenants.store, redis, channel, log: logger });
     cleanups.push(() => auth.close());
@@ -259,7 +263,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const deadline = Date.now() + graceMs;
-        while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        while (active > 0 && Date.now() < deadline) await sleep(25);
         server.closeAllConnections();
         await closed;
         await release();

@@ -9,7 +9,7 @@ import { clientClosed } from "../handlers/body.ts";
 import type { FilesStore } from "./files-store.ts";
 import { validateChatJsonl } from "./jsonl-validate.ts";
 
-export const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
 // Room for the multipart envelope (boundaries, part headers, the purpose field).
 const ENVELOPE_BYTES = 64 * 1024;
 const PURPOSES = ["fine-tune"];
@@ -41,11 +41,11 @@ export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler:
   };
 }
 
-export const fileNotFound = (id: string, param = "file_id") =>
+const fileNotFound = (id: string, param = "file_id") =>
   new ApiError(404, `No such File object: ${id.slice(0, 100)}`, { code: "file_not_found", param });
 
 /** The shape of every id newFileId() makes; anything else cannot exist and never reaches a query. */
-export const FILE_ID = /^file-[0-9a-f]{24}$/;
+const FILE_ID = /^file-[0-9a-f]{24}$/;
 
 export function createFilesApi(deps: FilesApiDeps): Router {
   const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;

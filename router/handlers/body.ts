@@ -7,7 +7,7 @@ import { ApiError, invalidRequest } from "../../core/errors.ts";
 export const clientClosed = () =>
   new ApiError(499, "The client closed the connection during the upload.", { code: "client_closed_request" });
 
-export function tooLarge(limit: number): ApiError {
+function tooLarge(limit: number): ApiError {
   return new ApiError(413, `Request body is larger than the limit of ${limit} bytes.`, {
     code: "request_too_large",
   });

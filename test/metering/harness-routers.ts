@@ -6,11 +6,13 @@ import { join } from "node:path";
 import pg from "pg";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import type { Proc } from "../support/process.ts";
 import { type FleetReplica, MODEL, startReplica, startRouterProcess } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
 
 export { MODEL };
+
 export const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
 /** USD per 1k tokens for the simulator's model. */
 export const PRICE = { input: 1, output: 2 };
@@ -53,7 +55,9 @@ export async function startMeteredStack(opts: {
       const admin = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
       const redis = createRedis(cfg);
-      await deleteKeysMatching(redis, `loraplex:${schema}:*`).finally(() => redis.disconnect());
+      await deleteKeysMatching(redis, `${createKeySpace({ schema }).prefix}*`).finally(() =>
+        redis.disconnect(),
+      );
     });
     const env = {
       LORAPLEX_DEV_SECRETS: "1",
