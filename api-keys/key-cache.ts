@@ -18,7 +18,7 @@ const MAX_NEGATIVE_ENTRIES = 10_000;
 // Prefixes no key has: a flood of keys under one made-up prefix costs one query per TTL. A key
 // created later under such a prefix waits out the TTL (prefixes are 47 random bits: only a key
 // someone presented before it existed can be caught).
-export const DEFAULT_UNKNOWN_PREFIX_TTL_MS = 60_000;
+const DEFAULT_UNKNOWN_PREFIX_TTL_MS = 60_000;
 const MAX_UNKNOWN_PREFIXES = 50_000;
 /** `lpx-<8-character prefix>-...`: the key shape is checked before the cache is asked. */
 const prefixOf = (key: string) => key.slice(4, 12);

@@ -41,6 +41,3 @@ export function storableText(s: string, field: string, repairs: Repairs): string
   repairs[field] = originalHash(s);
   return repairText(s);
 }
-
-/** True for a string that holds no NUL: ids, names and query values before they reach a query. */
-export const noNul = (s: string): boolean => !s.includes("\0");

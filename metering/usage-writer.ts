@@ -225,7 +225,7 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
  * The entry with every string made storable (NUL and lone surrogates → U+FFFD) and the hashes of
  * the originals added to `repaired`; undefined when it is not a JSON object at all.
  */
-export function repairEntry(entry: SpooledRow): SpooledRow | undefined {
+function repairEntry(entry: SpooledRow): SpooledRow | undefined {
   let event: unknown;
   try {
     event = JSON.parse(entry.json);

@@ -38,7 +38,7 @@ export type PolicyResult<T> = {
  * tokens, Llama 2's [INST] and <<SYS>>, Gemma's turn markers, and BOS/EOS spelled as text.
  * Tokenizers read these as special tokens even inside message text, so they could open a turn.
  */
-export const CONTROL_SEQUENCE = /<\|[^|<>\s]{1,64}\|>|\[\/?INST\]|<<\/?SYS>>|<(?:start|end)_of_turn>|<\/?s>/;
+const CONTROL_SEQUENCE = /<\|[^|<>\s]{1,64}\|>|\[\/?INST\]|<<\/?SYS>>|<(?:start|end)_of_turn>|<\/?s>/;
 
 export function applyChatPolicy(tenant: Tenant, body: ChatBody, cacheSalt?: string): PolicyResult<ChatBody> {
   const { systemPrompt, allowClientSystemPrompt, maxOutputTokens: cap } = tenant.spec.policy;

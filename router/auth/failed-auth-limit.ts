@@ -8,8 +8,8 @@ export type FailedAuthLimit = {
   failed(source: string): void;
 };
 
-export const DEFAULT_FAILED_AUTH_LIMIT = 50;
-export const DEFAULT_FAILED_AUTH_WINDOW_MS = 10_000;
+const DEFAULT_FAILED_AUTH_LIMIT = 50;
+const DEFAULT_FAILED_AUTH_WINDOW_MS = 10_000;
 const MAX_SOURCES = 10_000;
 
 export function createFailedAuthLimit(

@@ -24,7 +24,7 @@ export type FilesApiDeps = {
   maxConcurrentUploads?: number;
 };
 
-export const DEFAULT_MAX_CONCURRENT_UPLOADS = 2;
+const DEFAULT_MAX_CONCURRENT_UPLOADS = 2;
 
 type Route = (caller: Caller, req: Request, res: Response) => Promise<void>;
 

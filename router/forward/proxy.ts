@@ -25,7 +25,7 @@ export type ForwardDeps = {
   replicaWaitMs?: number;
 };
 
-export const DEFAULT_REPLICA_WAIT_MS = 30_000;
+const DEFAULT_REPLICA_WAIT_MS = 30_000;
 const REPLICA_POLL_MS = 100;
 
 /** `text`: the completion text, when the job asked for it and the engine answered. */

@@ -2,7 +2,7 @@
 // PostgreSQL refuses (NUL, lone surrogates) and chat-template markers drawn often.
 import fc from "fast-check";
 
-export const anyUnit = fc.oneof(
+const anyUnit = fc.oneof(
   fc.constantFrom("\0", "\ud800", "\udbff", "\udc00", "\udfff", "😀", "\u2028", "<|im_start|>"),
   fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
   fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
