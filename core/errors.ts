@@ -60,6 +60,11 @@ export type OpenAIErrorCode =
   | "job_finished"
   // Usage, costs and audit queries
   | "query_timeout"
+  // Hardening (issue 13)
+  | "raw_prompts_not_allowed"
+  | "client_closed_request"
+  | "too_many_uploads"
+  | "too_many_failed_authentications"
   | "internal_error";
 
 /**
@@ -158,6 +163,9 @@ export function sendError(
     "content-length": Buffer.byteLength(body),
     ...extraHeaders,
     ...e.headers,
+    // A caller without a valid credential gets its answer and loses the connection: it cannot
+    // keep a socket (or a slow body upload) open on the router.
+    ...(e.status === 401 ? { connection: "close" } : {}),
   });
   res.end(body);
 }

@@ -43,6 +43,12 @@ const Policy = z
   .object({
     systemPrompt: z.string().max(32_768).optional(),
     allowClientSystemPrompt: z.boolean().default(true),
+    allowRawPrompts: z
+      .boolean()
+      .default(false)
+      .describe(
+        "With allowClientSystemPrompt false: also serve /v1/completions, whose raw prompt text can imitate any turn",
+      ),
     maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
@@ -191,7 +197,7 @@ export const TenantSpec = z
     models: z.array(ModelName).min(1).max(32),
     pool: z.string().min(1).max(63).optional().describe("Engine pool for the shared tier; default 'shared'"),
     adapters: z.array(AdapterRef).max(256).default([]),
-    policy: Policy.default({ allowClientSystemPrompt: true }),
+    policy: Policy.default({ allowClientSystemPrompt: true, allowRawPrompts: false }),
     limits: Limits.optional(),
     audit: Audit.default({ mode: "hashes", retentionDays: 90 }),
     fairness: Fairness.default({

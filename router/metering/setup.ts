@@ -30,7 +30,7 @@ export type MeteringInfra = {
   schema?: string;
   registry?: Registry;
   tenants: () => readonly Tenant[];
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   adminToken: string;
   config: MeteringConfig;
 };
