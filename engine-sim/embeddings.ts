@@ -1,11 +1,13 @@
 // POST /v1/embeddings: deterministic unit vectors from (adapter identity, input), so equal
-// inputs embed equally and different adapters embed differently. `dimensions` below
-// --embedding-dim truncates and re-normalises, like a Matryoshka model.
+// inputs embed equally, similar texts embed close together (text-vectors.ts) and different
+// adapters embed differently. `dimensions` below --embedding-dim truncates and re-normalises,
+// like a Matryoshka model.
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Engine } from "./engine.ts";
 import { invalidParam } from "./errors.ts";
 import { prng } from "./generation.ts";
+import { textVector } from "./text-vectors.ts";
 import { parseEmbeddingRequest } from "./validation.ts";
 
 export async function handleEmbeddings(engine: Engine, body: unknown, res: ServerResponse): Promise<void> {
@@ -36,7 +38,7 @@ export async function handleEmbeddings(engine: Engine, body: unknown, res: Serve
     return;
   }
   const data = r.inputs.map((input, index) => {
-    const v = unitVector(`${started.identity}\u0000${input.text}`, engine.opts.embeddingDim, dims);
+    const v = textVector(started.identity, input.text, engine.opts.embeddingDim, dims);
     const embedding =
       r.encodingFormat === "base64" ? Buffer.from(v.buffer).toString("base64") : Array.from(v);
     return { index, object: "embedding", embedding };

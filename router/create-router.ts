@@ -13,6 +13,7 @@ import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
 import { recordAuditPayload } from "../metering/audit-record.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
+import { unmetered } from "../retrieval/usage.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore, type TenantStore } from "../tenants/tenant-store.ts";
@@ -32,6 +33,7 @@ import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
 import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "./scheduling/pool-ref.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
+import { startVectorStores } from "./vector-stores/setup.ts";
 
 export type HookFactory = (infra: {
   pg: pg.Pool;
@@ -201,6 +203,19 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     // The files and fine-tuning APIs (tenant key); the trainer runs the jobs they queue.
     const training = createTrainingApis({ pool: db, cfg, env, authenticate: (h) => auth.authenticate(h) });
     cleanups.push(() => training.close());
+    // Vector stores (tenant key); this router also runs their ingestion worker (see setup.ts).
+    const retrieval = startVectorStores({
+      pool: db,
+      cfg,
+      schema,
+      router: deps,
+      tenant: (name) => tenants.store.get(name),
+      authenticate: (h) => auth.authenticate(h),
+      meter: metering?.retrieval ?? unmetered,
+      logger,
+      env,
+    });
+    cleanups.push(() => retrieval.close());
     const server = createRouterServer({
       deps,
       readiness,
@@ -208,6 +223,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         createAdminRouter({ keys, tenants: tenants.store, adminToken, log: logger }),
         ...(metering?.routers ?? []),
         ...training.routers,
+        ...retrieval.routers,
       ],
     });
     let active = 0;

@@ -16,6 +16,7 @@ import { createKeySpace, type KeySpace } from "../../metering/redis-keys.ts";
 import { createSpool } from "../../metering/spool.ts";
 import { createUsageStore } from "../../metering/usage-store.ts";
 import { createUsageWriter } from "../../metering/usage-writer.ts";
+import { createRetrievalMeter, type RetrievalMeter } from "../../retrieval/usage.ts";
 import { createAdminCostsRouter } from "./admin-costs.ts";
 import { createDashboardRouter } from "./dashboard/routes.ts";
 import { createMeteringHooks, type MeteringHooks } from "./hooks.ts";
@@ -38,6 +39,8 @@ export type Metering = {
   hooks: MeteringHooks;
   routers: Router[];
   keys: KeySpace;
+  /** Usage events of vector store searches and ingestion embedding batches. */
+  retrieval: RetrievalMeter;
   erase(tenant: string): Promise<ErasureCounts>;
   close(): Promise<void>;
 };
@@ -94,6 +97,7 @@ export function startMetering(infra: MeteringInfra): Metering {
   return {
     hooks,
     keys,
+    retrieval: createRetrievalMeter({ spool, prices: config.prices }),
     routers: [
       createUsageRouter(api),
       createDashboardRouter({ ...api, redis, keys }),
