@@ -51,7 +51,8 @@ export function startVectorStores(o: {
   const env = o.env ?? process.env;
   const log = o.logger.child({ component: "retrieval" });
   const embed = createEmbedder(o.router);
-  const prefix = `loraplex-retrieval:${o.schema ?? "default"}`;
+  // Under the install's Redis key prefix (loraplex:<schema>:), like metering's keys.
+  const prefix = o.schema ? `loraplex:${o.schema}:retrieval` : "loraplex:retrieval";
   const queueOpts = { redisUrl: o.cfg.REDIS_URL, prefix, logger: log };
   const queue = createIngestQueue(queueOpts);
   const s3 = createS3Client(o.cfg);

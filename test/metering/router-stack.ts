@@ -30,6 +30,8 @@ export async function startMeteredStack(opts: {
   tenantsYaml: string;
   timeScale?: number;
   engineArgs?: string[];
+  /** The price table (default: PRICE for MODEL). */
+  prices?: object;
 }): Promise<MeteredStack> {
   const cleanup: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -53,7 +55,7 @@ export async function startMeteredStack(opts: {
     const env = {
       LORAPLEX_DEV_SECRETS: "1",
       LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN,
-      LORAPLEX_PRICES: JSON.stringify({ models: { [MODEL]: PRICE } }),
+      LORAPLEX_PRICES: JSON.stringify(opts.prices ?? { models: { [MODEL]: PRICE } }),
       LOG_LEVEL: "warn",
     };
     const procs: Proc[] = [];
