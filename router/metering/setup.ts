@@ -93,7 +93,7 @@ export function startMetering(infra: MeteringInfra): Metering {
     if (l?.dailySpendUSD !== undefined) metrics?.cap(t.metadata.name, "daily", l.dailySpendUSD);
     if (l?.monthlySpendUSD !== undefined) metrics?.cap(t.metadata.name, "monthly", l.monthlySpendUSD);
   }
-  const api = { pool, authenticate: infra.authenticate };
+  const api = { pool, authenticate: infra.authenticate, storagePerGbDay: config.prices.retrieval?.perGbDay };
   return {
     hooks,
     keys,

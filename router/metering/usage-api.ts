@@ -24,11 +24,14 @@ import {
   type UsageGroup,
   type UsageRow,
 } from "./usage-queries.ts";
+import { RETRIEVAL_ENDPOINTS, storageCostResults, vectorStoreUsageRoute } from "./vector-store-usage.ts";
 
 export type Caller = { tenant: Tenant; keyId: string };
 
 export type UsageApiDeps = {
   pool: pg.Pool;
+  /** USD per GB-day of vector store storage (price table `retrieval.perGbDay`); 0 or absent: free. */
+  storagePerGbDay?: number;
   /** The router's authenticator: the Authorization header → the caller, or an ApiError (401). */
   authenticate(authorization: string | undefined): Promise<Caller>;
 };
@@ -79,9 +82,9 @@ function filters(q: Query): UsageFilters {
   };
 }
 
-type Page = { from: number; to: number; next?: string };
+export type Page = { from: number; to: number; next?: string };
 
-function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page {
+export function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page {
   const cursor = decodeCursor(q, "page", kind);
   let from = w.start;
   if (cursor) {
@@ -98,7 +101,7 @@ function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page 
   return { from, to, next: to < w.end ? encodeCursor(kind, { s: to }) : undefined };
 }
 
-function buckets<T>(p: Page, seconds: number, rows: UsageRow[], toResults: (r: UsageRow) => T[]) {
+export function buckets<T>(p: Page, seconds: number, rows: UsageRow[], toResults: (r: UsageRow) => T[]) {
   const byStart = new Map<number, UsageRow[]>();
   for (const r of rows) byStart.set(r.bucket, [...(byStart.get(r.bucket) ?? []), r]);
   const data = [];
@@ -164,7 +167,7 @@ function costsRoute(deps: UsageApiDeps): Handler {
     const rows = await withTenant(deps.pool, tenant, (c) =>
       queryUsage(c, {
         tenant,
-        endpoints: ["chat.completions", "completions", "embeddings"],
+        endpoints: ["chat.completions", "completions", "embeddings", ...RETRIEVAL_ENDPOINTS],
         window: w,
         from: p.from,
         to: p.to,
@@ -178,16 +181,17 @@ function costsRoute(deps: UsageApiDeps): Handler {
       line_item: line,
       ...groupFields(r, groups),
     });
-    res.json(
-      buckets(p, w.seconds, rows, (r) =>
-        lineItems
-          ? [
-              result(r.input_cost_micro / 1e6, r, `${r.model}, input`),
-              result(r.output_cost_micro / 1e6, r, `${r.model}, output`),
-            ]
-          : [result((r.input_cost_micro + r.output_cost_micro) / 1e6, r, null)],
-      ),
+    const out = buckets(p, w.seconds, rows, (r) =>
+      lineItems
+        ? [
+            result(r.input_cost_micro / 1e6, r, `${r.model}, input`),
+            result(r.output_cost_micro / 1e6, r, `${r.model}, output`),
+          ]
+        : [result((r.input_cost_micro + r.output_cost_micro) / 1e6, r, null)],
     );
+    // Vector store storage is billed per GB-day, not per request: one more result per day.
+    await storageCostResults(deps, tenant, out.data, { lineItems, groups });
+    res.json(out);
   };
 }
 
@@ -196,6 +200,7 @@ export function createUsageRouter(deps: UsageApiDeps): Router {
   router.get("/v1/organization/usage/completions", route(deps, usageRoute(deps, "completions")));
   router.get("/v1/organization/usage/embeddings", route(deps, usageRoute(deps, "embeddings")));
   router.get("/v1/organization/costs", route(deps, costsRoute(deps)));
+  router.get("/v1/organization/usage/vector_stores", route(deps, vectorStoreUsageRoute(deps)));
   router.get("/v1/organization/usage/requests", route(deps, recentRoute(deps)));
   mountAuditRoutes(router, deps);
   return router;

@@ -44,11 +44,14 @@ export async function upload(client: OpenAI, name: string, text: string) {
 }
 
 /** The status and OpenAI error body of a call that must fail. */
-export async function failure(p: Promise<unknown>): Promise<{ status: number; error: Record<string, unknown> }> {
+export async function failure(
+  p: Promise<unknown>,
+): Promise<{ status: number; error: Record<string, unknown> }> {
   try {
     await p;
   } catch (e) {
-    if (e instanceof OpenAI.APIError) return { status: e.status as number, error: e.error as Record<string, unknown> };
+    if (e instanceof OpenAI.APIError)
+      return { status: e.status as number, error: e.error as Record<string, unknown> };
     throw e;
   }
   throw new Error("expected the call to fail");

@@ -120,7 +120,8 @@ describe("vector stores through the openai client", () => {
       static: { max_chunk_size_tokens: 200, chunk_overlap_tokens: 50 },
     });
     const parts = [];
-    for await (const c of acme.vectorStores.files.content(file.id, { vector_store_id: store.id })) parts.push(c.text);
+    for await (const c of acme.vectorStores.files.content(file.id, { vector_store_id: store.id }))
+      parts.push(c.text);
     // 500 words, 200 a chunk, a new chunk every 150: starts at 0, 150, 300.
     expect(parts).toHaveLength(3);
     expect(parts[1]!.split(" ")[0]).toBe("w150");
@@ -143,8 +144,11 @@ describe("vector stores through the openai client", () => {
   });
 
   it("updates, lists, detaches and deletes", async () => {
-    const a = await acme.vectorStores.create({ name: "a", expires_after: { anchor: "last_active_at", days: 7 } });
-    expect(a.expires_at).toBe(a.last_active_at + 7 * 86_400);
+    const a = await acme.vectorStores.create({
+      name: "a",
+      expires_after: { anchor: "last_active_at", days: 7 },
+    });
+    expect(a.expires_at).toBe((a.last_active_at ?? 0) + 7 * 86_400);
     const b = await acme.vectorStores.create({ name: "b" });
     const renamed = await acme.vectorStores.update(a.id, { name: "a2", metadata: { k: "v" } });
     expect(renamed).toMatchObject({ name: "a2", metadata: { k: "v" } });
@@ -154,11 +158,19 @@ describe("vector stores through the openai client", () => {
     expect(next.data.map((x) => x.id)).toEqual([a.id]);
 
     const file = await upload(acme, "note.md", "a short note about kites");
-    const attached = await acme.vectorStores.files.createAndPoll(b.id, { file_id: file.id, attributes: { x: 1 } });
+    const attached = await acme.vectorStores.files.createAndPoll(b.id, {
+      file_id: file.id,
+      attributes: { x: 1 },
+    });
     expect(attached.status).toBe("completed");
-    const upd = await acme.vectorStores.files.update(file.id, { vector_store_id: b.id, attributes: { x: 2 } });
+    const upd = await acme.vectorStores.files.update(file.id, {
+      vector_store_id: b.id,
+      attributes: { x: 2 },
+    });
     expect(upd.attributes).toEqual({ x: 2 });
-    expect((await acme.vectorStores.files.retrieve(file.id, { vector_store_id: b.id })).attributes).toEqual({ x: 2 });
+    expect((await acme.vectorStores.files.retrieve(file.id, { vector_store_id: b.id })).attributes).toEqual({
+      x: 2,
+    });
     const del = await acme.vectorStores.files.delete(file.id, { vector_store_id: b.id });
     expect(del).toMatchObject({ id: file.id, deleted: true });
     expect((await acme.vectorStores.retrieve(b.id)).usage_bytes).toBe(0);
@@ -182,7 +194,10 @@ describe("vector stores through the openai client", () => {
     const chunking = await failure(
       acme.vectorStores.files.create(store.id, {
         file_id: "file-000000000000000000000000",
-        chunking_strategy: { type: "static", static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 80 } },
+        chunking_strategy: {
+          type: "static",
+          static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 80 },
+        },
       }),
     );
     expect(chunking.status).toBe(400);
