@@ -44,7 +44,6 @@ type Candidate = { id: string; distance: number };
 
 /** RRF's constant: ranks beyond the first few contribute almost equally. */
 const RRF_K = 60;
-const WORD = /[\p{L}\p{N}]+/gu;
 
 const vectorLiteral = (v: number[]) => `[${v.join(",")}]`;
 
@@ -100,21 +99,30 @@ async function vectorCandidates(
   return rows;
 }
 
+/**
+ * Full-text candidates, precision first like a web search: chunks containing every word of the
+ * query (PostgreSQL's own parser, so "ZX-4471" and "v2.3" are the same tokens on both sides);
+ * only when none does, chunks containing any of them. Ranked by cover density; the GIN index
+ * on tsv finds them. This is what finds an exact identifier that vectors blur.
+ */
 async function textCandidates(c: pg.PoolClient, r: SearchRequest, n: number): Promise<string[]> {
-  const words = [...new Set(r.text.toLowerCase().match(WORD) ?? [])].slice(0, 64);
-  if (words.length === 0) return [];
-  const params: unknown[] = [r.tenant, r.storeIds, words.join(" | "), n];
-  const filter = r.filters
-    ? `AND EXISTS (SELECT 1 FROM vector_store_files f WHERE f.vector_store_id = c.vector_store_id
-         AND f.file_id = c.file_id AND (${filterSql(r.filters, "f.attributes", params)}))`
-    : "";
-  const { rows } = await c.query<{ id: string }>(
-    `SELECT c.id FROM vector_store_chunks c, to_tsquery('simple', $3) q
-     WHERE c.tenant = $1 AND c.vector_store_id = ANY($2) AND c.tsv @@ q ${filter}
-     ORDER BY ts_rank_cd(c.tsv, q) DESC, c.id LIMIT $4`,
-    params,
-  );
-  return rows.map((x) => x.id);
+  for (const op of [" & ", " | "]) {
+    const params: unknown[] = [r.tenant, r.storeIds, r.text, n, op];
+    const filter = r.filters
+      ? `AND EXISTS (SELECT 1 FROM vector_store_files f WHERE f.vector_store_id = c.vector_store_id
+           AND f.file_id = c.file_id AND (${filterSql(r.filters, "f.attributes", params)}))`
+      : "";
+    const { rows } = await c.query<{ id: string }>(
+      `WITH lex AS (SELECT lexeme FROM unnest(to_tsvector('simple', $3)) LIMIT 64),
+            q AS (SELECT (SELECT string_agg(quote_literal(lexeme), $5) FROM lex)::tsquery AS words)
+       SELECT c.id FROM vector_store_chunks c, q
+       WHERE c.tenant = $1 AND c.vector_store_id = ANY($2) AND c.tsv @@ q.words ${filter}
+       ORDER BY ts_rank_cd(c.tsv, q.words) DESC, c.id LIMIT $4`,
+      params,
+    );
+    if (rows.length > 0) return rows.map((x) => x.id);
+  }
+  return [];
 }
 
 /** Reciprocal rank fusion, scaled so a chunk ranked first by both lists scores 1. */
