@@ -8,7 +8,9 @@
 // and would need a second copy of discovery. Ingestion is I/O-bound (S3, the engine,
 // Postgres), runs off the request path with a small concurrency per router, and scales with the
 // router replicas; BullMQ shares the queue between them and retries a task a dead router held.
-// LORAPLEX_RETRIEVAL_WORKERS=0 turns the worker off in a router (e.g. on latency-critical replicas).
+// LORAPLEX_RETRIEVAL_WORKERS=0 turns the worker off in a router (e.g. on latency-critical replicas);
+// LORAPLEX_RETRIEVAL_ATTEMPTS (4) and LORAPLEX_RETRIEVAL_BACKOFF_MS (2000, doubling) tune retries;
+// LORAPLEX_RETRIEVAL_EXACT_LIMIT (20000) is the store size up to which searches are exact.
 import type pg from "pg";
 import type { ServiceConfig } from "../../core/config.ts";
 import type { Logger } from "../../core/log.ts";
@@ -53,7 +55,13 @@ export function startVectorStores(o: {
   const embed = createEmbedder(o.router);
   // Under the install's Redis key prefix (loraplex:<schema>:), like metering's keys.
   const prefix = o.schema ? `loraplex:${o.schema}:retrieval` : "loraplex:retrieval";
-  const queueOpts = { redisUrl: o.cfg.REDIS_URL, prefix, logger: log };
+  const queueOpts = {
+    redisUrl: o.cfg.REDIS_URL,
+    prefix,
+    logger: log,
+    attempts: numberFrom(env, "LORAPLEX_RETRIEVAL_ATTEMPTS", 4) || 1,
+    backoffMs: numberFrom(env, "LORAPLEX_RETRIEVAL_BACKOFF_MS", 2_000),
+  };
   const queue = createIngestQueue(queueOpts);
   const s3 = createS3Client(o.cfg);
   const workers = numberFrom(env, "LORAPLEX_RETRIEVAL_WORKERS", 2);

@@ -32,6 +32,8 @@ export async function startMeteredStack(opts: {
   engineArgs?: string[];
   /** The price table (default: PRICE for MODEL). */
   prices?: object;
+  /** More environment for the routers. */
+  env?: Record<string, string>;
 }): Promise<MeteredStack> {
   const cleanup: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -57,6 +59,7 @@ export async function startMeteredStack(opts: {
       LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN,
       LORAPLEX_PRICES: JSON.stringify(opts.prices ?? { models: { [MODEL]: PRICE } }),
       LOG_LEVEL: "warn",
+      ...opts.env,
     };
     const procs: Proc[] = [];
     const urls: string[] = [];

@@ -17,7 +17,9 @@ export type RetrievalStack = {
   stop(): Promise<void>;
 };
 
-export async function startRetrievalStack(opts: { prices?: object } = {}): Promise<RetrievalStack> {
+export async function startRetrievalStack(
+  opts: { prices?: object; env?: Record<string, string> } = {},
+): Promise<RetrievalStack> {
   const acme = uniqueName("acme");
   const initech = uniqueName("initech");
   const retrieval = `  retrieval: {embeddingModel: ${MODEL}}\n`;
@@ -25,6 +27,7 @@ export async function startRetrievalStack(opts: { prices?: object } = {}): Promi
     routers: 1,
     tenantsYaml: [tenantYaml(acme, "{}", retrieval), tenantYaml(initech, "{}", retrieval)].join("---\n"),
     prices: opts.prices,
+    env: opts.env,
   });
   const keys = { [acme]: await stack.createKey(acme), [initech]: await stack.createKey(initech) };
   const url = stack.urls[0]!;
