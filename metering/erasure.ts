@@ -7,8 +7,8 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { deleteKeysMatching } from "../core/redis.ts";
+import type { KeySpace } from "../core/redis-keys.ts";
 import { eraseRetrievalData, type RetrievalErasureCounts } from "../retrieval/erasure.ts";
-import type { KeySpace } from "./redis-keys.ts";
 import { fieldOf } from "./spool.ts";
 import { ERASURE_LOCK_SQL } from "./usage-store.ts";
 

@@ -4,14 +4,15 @@
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { createKeyStore, revocationChannel } from "../api-keys/api-keys.ts";
+import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { recordAuditPayload } from "../metering/audit-record.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
+import type { Hooks } from "../core/request-context.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { unmetered } from "../retrieval/usage.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
@@ -22,7 +23,7 @@ import { createAuthenticator } from "./auth/authenticate.ts";
 import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
-import type { RouterDeps, RouterHooks } from "./handlers/deps.ts";
+import type { RouterDeps } from "./handlers/deps.ts";
 import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
 import { startMetering } from "./metering/setup.ts";
@@ -40,7 +41,7 @@ export type HookFactory = (infra: {
   redis: Redis;
   logger: Logger;
   schema?: string;
-}) => RouterHooks | Promise<RouterHooks>;
+}) => Hooks | Promise<Hooks>;
 
 export type RouterOptions = {
   host?: string;
@@ -61,10 +62,10 @@ export type RouterOptions = {
   /** How often fine-tuned adapters registered by the trainer are re-read (default 2000). */
   fineTunedRefreshMs?: number;
   /**
-   * Admission/settlement hooks, with any of the optional extras in handlers/deps.ts. Default:
+   * Admission/settlement hooks, with any of the optional extras in core/request-context.ts. Default:
    * metering when the environment configures it, else admit everything and record nothing.
    */
-  hooks?: RouterHooks | HookFactory;
+  hooks?: Hooks | HookFactory;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
 };
@@ -106,6 +107,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     await migrate(db, { schema, log: logger });
     const redis = createRedis(cfg);
     cleanups.push(() => redis.quit());
+    const redisKeys = createKeySpace({ schema });
     const tenants = await startTenants(opts, logger);
     cleanups.push(() => tenants.close());
     const pools = await createPools({
@@ -114,6 +116,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       systemNamespace,
       healthIntervalMs: opts.healthIntervalMs,
       redis,
+      keys: redisKeys,
       logger,
     });
     cleanups.push(() => pools.close());
@@ -128,7 +131,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     watchPools();
     cleanups.push(async () => tenants.store.onChange(watchPools)());
 
-    const channel = revocationChannel(schema);
+    const channel = redisKeys.keyRevocations();
     const keys = createKeyStore({ pool: db, secret: keySecret, redis, channel });
     const auth = createAuthenticator({ keys, tenants: tenants.store, redis, channel, log: logger });
     cleanups.push(() => auth.close());
@@ -156,18 +159,10 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
           })
         : undefined;
     if (metering) cleanups.push(() => metering.close());
-    const hooks: RouterHooks =
+    const hooks: Hooks =
       typeof opts.hooks === "function"
         ? await opts.hooks({ pg: db, redis, logger, schema })
-        : (opts.hooks ??
-          (metering
-            ? {
-                ...metering.hooks,
-                // The audit row keeps the conversation (or its hashes) unless the tenant says none.
-                wantsPayload: (ctx) => ctx.tenant.spec.audit.mode !== "none",
-                payload: recordAuditPayload,
-              }
-            : noopHooks));
+        : (opts.hooks ?? metering?.hooks ?? noopHooks);
 
     const fineTuned = await startFineTunedModels({
       pool: db,

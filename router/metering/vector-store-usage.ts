@@ -7,7 +7,8 @@ import { withTenant } from "../../metering/tenant-db.ts";
 import { storedBytesByDay } from "../../retrieval/stored-bytes.ts";
 import { EMBEDDINGS_ENDPOINT, SEARCH_ENDPOINT } from "../../retrieval/usage.ts";
 import { bucketWindow } from "./api-params.ts";
-import { buckets, type Handler, page, type UsageApiDeps } from "./usage-api.ts";
+import type { Handler, UsageApiDeps } from "./api-route.ts";
+import { buckets, page } from "./usage-api.ts";
 import type { UsageGroup } from "./usage-queries.ts";
 
 export const RETRIEVAL_ENDPOINTS = [SEARCH_ENDPOINT, EMBEDDINGS_ENDPOINT];

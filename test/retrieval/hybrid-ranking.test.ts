@@ -4,7 +4,7 @@
 // reciprocal rank fusion with full-text search (ranker "hybrid") puts the labelled answer first.
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RetrievalStack, startRetrievalStack, upload } from "./stack.ts";
+import { type RetrievalStack, startRetrievalStack, upload } from "./harness.ts";
 
 let s: RetrievalStack;
 let acme: OpenAI;

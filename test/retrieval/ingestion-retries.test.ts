@@ -6,8 +6,8 @@ import type OpenAI from "openai";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
-import { until } from "../router-scheduling/fleet.ts";
-import { type RetrievalStack, startRetrievalStack, upload } from "./stack.ts";
+import { until } from "../support/stack.ts";
+import { type RetrievalStack, startRetrievalStack, upload } from "./harness.ts";
 
 let s: RetrievalStack;
 let acme: OpenAI;

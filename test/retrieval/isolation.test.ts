@@ -5,8 +5,8 @@
 // /v1/organization/usage/vector_stores reports stored bytes and calls, costs bill storage.
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { until } from "../router-scheduling/fleet.ts";
-import { failure, MODEL, type RetrievalStack, startRetrievalStack, upload } from "./stack.ts";
+import { until } from "../support/stack.ts";
+import { failure, MODEL, type RetrievalStack, startRetrievalStack, upload } from "./harness.ts";
 
 let s: RetrievalStack;
 let acme: OpenAI;

@@ -4,7 +4,7 @@
 // right chunk first, with attribute filters, score thresholds and static chunking honoured.
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type RetrievalStack, startRetrievalStack, upload } from "./stack.ts";
+import { failure, type RetrievalStack, startRetrievalStack, upload } from "./harness.ts";
 
 let s: RetrievalStack;
 let acme: OpenAI;

@@ -1,8 +1,8 @@
 // Attribute filters compiled to SQL and evaluated by PostgreSQL itself against jsonb attributes.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadServiceConfig } from "../core/config.ts";
-import { checkFilterSize, type Filter, filterSql } from "./filters.ts";
+import { loadServiceConfig } from "../../core/config.ts";
+import { checkFilterSize, type Filter, filterSql } from "../../retrieval/filters.ts";
 
 let pool: pg.Pool;
 beforeAll(() => {

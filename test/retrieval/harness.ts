@@ -2,7 +2,7 @@
 // metering on, one engine simulator (its /v1/embeddings retrieves: engine-sim/text-vectors.ts),
 // real Postgres with pgvector, Redis and S3. Each suite gets its own schema and Redis prefix.
 import OpenAI, { toFile } from "openai";
-import { type MeteredStack, MODEL, startMeteredStack, tenantYaml } from "../metering/router-stack.ts";
+import { type MeteredStack, MODEL, startMeteredStack, tenantYaml } from "../metering/harness-routers.ts";
 import { uniqueName } from "../support/unique.ts";
 
 export { MODEL };
