@@ -6,7 +6,6 @@ import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Engine } from "./engine.ts";
 import { invalidParam } from "./errors.ts";
-import { prng } from "./generation.ts";
 import { textVector } from "./text-vectors.ts";
 import { parseEmbeddingRequest } from "./validation.ts";
 
@@ -54,21 +53,4 @@ export async function handleEmbeddings(engine: Engine, body: unknown, res: Serve
   });
   res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
   res.end(payload);
-}
-
-/** A deterministic vector of length `full`, cut to `dims` and scaled to unit length. */
-export function unitVector(key: string, full: number, dims: number): Float32Array {
-  const next = prng(key);
-  const v = new Float32Array(dims);
-  let norm = 0;
-  for (let i = 0; i < full; i++) {
-    const x = next() / 0x80000000 - 1; // uniform in [-1, 1)
-    if (i < dims) {
-      v[i] = x;
-      norm += x * x;
-    }
-  }
-  norm = Math.sqrt(norm) || 1;
-  for (let i = 0; i < dims; i++) v[i] = v[i]! / norm;
-  return v;
 }

@@ -3,7 +3,7 @@
 // feature hashing into `full` buckets, sublinear term frequency), normalised to unit length.
 // Texts sharing words land close together; a misspelt word still shares most trigrams. The
 // hash is keyed by the model identity, so two adapters embed into different spaces.
-import { unitVector } from "./embeddings.ts";
+import { prng } from "./generation.ts";
 
 const WORD = /[\p{L}\p{N}]+/gu;
 const TRIGRAM_WEIGHT = 0.35;
@@ -49,6 +49,23 @@ export function textVector(identity: string, text: string, full: number, dims: n
   for (let i = 0; i < dims; i++) norm += v[i]! * v[i]!;
   if (norm === 0) return unitVector(`${identity}\u0000${text}`, full, dims);
   norm = Math.sqrt(norm);
+  for (let i = 0; i < dims; i++) v[i] = v[i]! / norm;
+  return v;
+}
+
+/** A deterministic vector of length `full`, cut to `dims` and scaled to unit length. */
+export function unitVector(key: string, full: number, dims: number): Float32Array {
+  const next = prng(key);
+  const v = new Float32Array(dims);
+  let norm = 0;
+  for (let i = 0; i < full; i++) {
+    const x = next() / 0x80000000 - 1; // uniform in [-1, 1)
+    if (i < dims) {
+      v[i] = x;
+      norm += x * x;
+    }
+  }
+  norm = Math.sqrt(norm) || 1;
   for (let i = 0; i < dims; i++) v[i] = v[i]! / norm;
   return v;
 }

@@ -2,22 +2,12 @@
 // tooling reads it: pages of time buckets, each with results per group. Every route
 // authenticates the caller's key, and every query is scoped to the caller's tenant twice: an
 // explicit WHERE and row-level security (tenant-db.ts). Also the dashboard's own reads.
-import express, { type Request, type Response, type Router } from "express";
-import type pg from "pg";
-import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
-import type { Tenant } from "../../core/tenant.ts";
+import express, { type Router } from "express";
 import { withTenant } from "../../metering/tenant-db.ts";
-import {
-  bucketWindow,
-  decodeCursor,
-  encodeCursor,
-  groupBy,
-  integer,
-  list,
-  type Query,
-} from "./api-params.ts";
+import { bucketWindow, groupBy, integer, list, type Query } from "./api-params.ts";
 import { type Handler, route, type UsageApiDeps } from "./api-route.ts";
 import { mountAuditRoutes } from "./audit-api.ts";
+import { buckets, page } from "./buckets.ts";
 import {
   queryUsage,
   USAGE_GROUPS,
@@ -50,37 +40,6 @@ function filters(q: Query): UsageFilters {
     adapters: list(q, "adapters"),
     features: list(q, "features"),
   };
-}
-
-export type Page = { from: number; to: number; next?: string };
-
-export function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page {
-  const cursor = decodeCursor(q, "page", kind);
-  let from = w.start;
-  if (cursor) {
-    const s = cursor.s;
-    if (typeof s !== "number" || s < w.start || s >= w.end || (s - w.start) % w.seconds !== 0) {
-      throw invalidRequest("'page' does not belong to this query's time range.", "page");
-    }
-    from = s;
-  }
-  const to = Math.min(w.end, from + w.limit * w.seconds);
-  return { from, to, next: to < w.end ? encodeCursor(kind, { s: to }) : undefined };
-}
-
-export function buckets<T>(p: Page, seconds: number, rows: UsageRow[], toResults: (r: UsageRow) => T[]) {
-  const byStart = new Map<number, UsageRow[]>();
-  for (const r of rows) byStart.set(r.bucket, [...(byStart.get(r.bucket) ?? []), r]);
-  const data = [];
-  for (let s = p.from; s < p.to; s += seconds) {
-    data.push({
-      object: "bucket",
-      start_time: s,
-      end_time: s + seconds,
-      results: (byStart.get(s) ?? []).flatMap(toResults),
-    });
-  }
-  return { object: "page", data, has_more: p.next !== undefined, next_page: p.next ?? null };
 }
 
 function usageRoute(deps: UsageApiDeps, kind: "completions" | "embeddings"): Handler {

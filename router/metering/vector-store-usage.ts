@@ -8,7 +8,7 @@ import { storedBytesByDay } from "../../retrieval/stored-bytes.ts";
 import { EMBEDDINGS_ENDPOINT, SEARCH_ENDPOINT } from "../../retrieval/usage.ts";
 import { bucketWindow } from "./api-params.ts";
 import type { Handler, UsageApiDeps } from "./api-route.ts";
-import { buckets, page } from "./usage-api.ts";
+import { buckets, page } from "./buckets.ts";
 import type { UsageGroup } from "./usage-queries.ts";
 
 export const RETRIEVAL_ENDPOINTS = [SEARCH_ENDPOINT, EMBEDDINGS_ENDPOINT];

@@ -9,8 +9,8 @@ import { FileBatchId, FileId, VectorStoreId } from "../../retrieval/ids.ts";
 import type { FileStatus } from "../../retrieval/objects.ts";
 import { CreateBatchBody, CreateFileBody, UpdateFileBody } from "../../retrieval/schemas.ts";
 import { vectorStoreNotFound } from "../../retrieval/store-files.ts";
+import type { VectorStoreApiDeps } from "./deps.ts";
 import { jsonBody, listQuery, pathId, sendList, tenantRoute } from "./http.ts";
-import type { VectorStoreApiDeps } from "./setup.ts";
 
 const fileNotFound = (id: string) =>
   new ApiError(404, `No file found with id '${id}' in this vector store.`, {

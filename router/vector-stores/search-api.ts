@@ -7,9 +7,9 @@ import { VectorStoreId } from "../../retrieval/ids.ts";
 import { HYBRID_RANKER, SearchBody } from "../../retrieval/schemas.ts";
 import { countChunks, type SearchHit, searchChunks } from "../../retrieval/search.ts";
 import { vectorStoreNotFound } from "../../retrieval/store-files.ts";
+import type { VectorStoreApiDeps } from "./deps.ts";
 import { embeddingModelOf } from "./embedder.ts";
 import { jsonBody, pathId, tenantRoute } from "./http.ts";
-import type { VectorStoreApiDeps } from "./setup.ts";
 
 export function createSearchApi(d: VectorStoreApiDeps): Router {
   const r = express.Router();

@@ -16,28 +16,17 @@ import type { ServiceConfig } from "../../core/config.ts";
 import type { Logger } from "../../core/log.ts";
 import { createS3Client } from "../../core/s3.ts";
 import type { Tenant } from "../../core/tenant.ts";
-import { createIngestQueue, type IngestQueue, startIngestWorker } from "../../retrieval/queue.ts";
-import type { SearchOptions } from "../../retrieval/search.ts";
-import { createStoreFiles, type StoreFiles } from "../../retrieval/store-files.ts";
-import { createVectorStores, type VectorStores } from "../../retrieval/stores.ts";
+import { createIngestQueue, startIngestWorker } from "../../retrieval/queue.ts";
+import { createStoreFiles } from "../../retrieval/store-files.ts";
+import { createVectorStores } from "../../retrieval/stores.ts";
 import type { RetrievalMeter } from "../../retrieval/usage.ts";
 import type { RouterDeps } from "../handlers/deps.ts";
-import { createEmbedder, type Embed } from "./embedder.ts";
+import type { VectorStoreApiDeps } from "./deps.ts";
+import { createEmbedder } from "./embedder.ts";
 import { createStoreFilesApi } from "./files-api.ts";
 import type { Authenticate } from "./http.ts";
 import { createSearchApi } from "./search-api.ts";
 import { createStoresApi } from "./stores-api.ts";
-
-export type VectorStoreApiDeps = {
-  pool: pg.Pool;
-  authenticate: Authenticate;
-  stores: VectorStores;
-  files: StoreFiles;
-  queue: IngestQueue;
-  embed: Embed;
-  meter: RetrievalMeter;
-  searchOptions?: SearchOptions;
-};
 
 export function startVectorStores(o: {
   pool: pg.Pool;

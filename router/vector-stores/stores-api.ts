@@ -5,8 +5,8 @@ import { resolveChunking } from "../../retrieval/chunking.ts";
 import { VectorStoreId } from "../../retrieval/ids.ts";
 import { CreateStoreBody, UpdateStoreBody } from "../../retrieval/schemas.ts";
 import { vectorStoreNotFound } from "../../retrieval/store-files.ts";
+import type { VectorStoreApiDeps } from "./deps.ts";
 import { jsonBody, listQuery, pathId, sendList, tenantRoute } from "./http.ts";
-import type { VectorStoreApiDeps } from "./setup.ts";
 
 export function createStoresApi(d: VectorStoreApiDeps): Router {
   const r = express.Router();
