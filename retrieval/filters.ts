@@ -7,13 +7,15 @@ import { z } from "zod";
 const MAX_DEPTH = 5;
 const MAX_FILTERS = 50;
 
-const Scalar = z.union([z.string().max(512), z.number().finite(), z.boolean()]);
+// PostgreSQL text cannot hold NUL: refused here, so it is a 400 and never a database error.
+const Str = (max: number) => z.string().max(max).refine((x) => !x.includes("\u0000"), "must not contain NUL");
+const Scalar = z.union([Str(512), z.number().finite(), z.boolean()]);
 
 export const ComparisonFilter = z
   .object({
-    key: z.string().min(1).max(64),
+    key: Str(64).min(1),
     type: z.enum(["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]),
-    value: z.union([Scalar, z.array(z.union([z.string().max(512), z.number().finite()])).max(100)]),
+    value: z.union([Scalar, z.array(z.union([Str(512), z.number().finite()])).max(100)]),
   })
   .strict();
 export type ComparisonFilter = z.infer<typeof ComparisonFilter>;
