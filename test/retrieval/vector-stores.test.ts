@@ -178,6 +178,36 @@ describe("vector stores through the openai client", () => {
     expect((await failure(acme.vectorStores.retrieve(b.id))).status).toBe(404);
   });
 
+  it("creates a store with files, and cancels a batch", async () => {
+    const a = await upload(acme, "a.md", "alpha particles and beta decay");
+    const b = await upload(acme, "b.md", "gamma rays from distant galaxies");
+    const store = await acme.vectorStores.create({ name: "with files", file_ids: [a.id, b.id] });
+    expect(store.file_counts.total).toBe(2);
+    let done = store;
+    for (let i = 0; i < 200 && done.file_counts.completed < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      done = await acme.vectorStores.retrieve(store.id);
+    }
+    expect(done).toMatchObject({ status: "completed", file_counts: { completed: 2, total: 2 } });
+    const hit = await acme.vectorStores.search(store.id, { query: "gamma rays", max_num_results: 1 });
+    expect(hit.data[0]?.file_id).toBe(b.id);
+
+    const c = await upload(acme, "c.md", "delta wing aircraft");
+    const batch = await acme.vectorStores.fileBatches.create(store.id, { file_ids: [c.id] });
+    const cancelled = await acme.vectorStores.fileBatches.cancel(batch.id, { vector_store_id: store.id });
+    expect(cancelled.status).toBe("cancelled");
+    // The file was either ingested before the cancel or is cancelled; never left in progress.
+    const f = await acme.vectorStores.files.retrieve(c.id, { vector_store_id: store.id });
+    expect(["completed", "cancelled"]).toContain(f.status);
+    const refused = await failure(
+      acme.vectorStores.create({ name: "bad", file_ids: ["file-000000000000000000000000"] }),
+    );
+    expect(refused.status).toBe(404);
+    const names = [];
+    for await (const x of acme.vectorStores.list()) names.push(x.name);
+    expect(names).not.toContain("bad");
+  });
+
   it("answers bad requests with OpenAI-shaped 400s and malformed ids with 404s", async () => {
     const store = await acme.vectorStores.create({ name: "errors" });
     const rw = await failure(acme.vectorStores.search(store.id, { query: "x", rewrite_query: true }));
