@@ -33,6 +33,8 @@ export type KeySpace = {
   adapterLoadLock(replicaId: string, loraName: string): string;
   /** Pub/sub channel on which API key revocations reach every router. */
   keyRevocations(): string;
+  /** BullMQ prefix of the vector store ingestion queue (retrieval/queue.ts); BullMQ adds the rest. */
+  retrievalQueuePrefix(): string;
 };
 
 export type ScopeRef = { kind: "tenant" } | { kind: "key"; id: string } | { kind: "user"; id: string };
@@ -61,5 +63,6 @@ export function createKeySpace(opts: KeySpaceOptions = {}): KeySpace {
     spool: () => `${prefix}usage:spool`,
     adapterLoadLock: (replicaId, loraName) => `${prefix}adapter-load:${replicaId}:${loraName}`,
     keyRevocations: () => `${prefix}keys:revoked`,
+    retrievalQueuePrefix: () => `${prefix}retrieval`,
   };
 }

@@ -54,7 +54,7 @@ export function textVector(identity: string, text: string, full: number, dims: n
 }
 
 /** A deterministic vector of length `full`, cut to `dims` and scaled to unit length. */
-export function unitVector(key: string, full: number, dims: number): Float32Array {
+function unitVector(key: string, full: number, dims: number): Float32Array {
   const next = prng(key);
   const v = new Float32Array(dims);
   let norm = 0;

@@ -8,7 +8,11 @@ const MAX_DEPTH = 5;
 const MAX_FILTERS = 50;
 
 // PostgreSQL text cannot hold NUL: refused here, so it is a 400 and never a database error.
-const Str = (max: number) => z.string().max(max).refine((x) => !x.includes("\u0000"), "must not contain NUL");
+const Str = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((x) => !x.includes("\u0000"), "must not contain NUL");
 const Scalar = z.union([Str(512), z.number().finite(), z.boolean()]);
 
 export const ComparisonFilter = z

@@ -14,6 +14,7 @@
 import type pg from "pg";
 import type { ServiceConfig } from "../../core/config.ts";
 import type { Logger } from "../../core/log.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { createS3Client } from "../../core/s3.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import { createIngestQueue, startIngestWorker } from "../../retrieval/queue.ts";
@@ -42,8 +43,8 @@ export function startVectorStores(o: {
   const env = o.env ?? process.env;
   const log = o.logger.child({ component: "retrieval" });
   const embed = createEmbedder(o.router);
-  // Under the install's Redis key prefix (loraplex:<schema>:), like metering's keys.
-  const prefix = o.schema ? `loraplex:${o.schema}:retrieval` : "loraplex:retrieval";
+  // Under the install's Redis key prefix (loraplex:<schema>:), like every other key.
+  const prefix = createKeySpace({ schema: o.schema }).retrievalQueuePrefix();
   const queueOpts = {
     redisUrl: o.cfg.REDIS_URL,
     prefix,
