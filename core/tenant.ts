@@ -144,7 +144,7 @@ const Storage = z
   .strict();
 
 /** Vector stores (retrieval/): chunks are embedded by the tenant's own pool with this model. */
-export const Retrieval = z
+const Retrieval = z
   .object({
     embeddingModel: ModelName.describe(
       "Base model (one of spec.models) whose /v1/embeddings embeds the tenant's vector store files and queries",

@@ -19,7 +19,7 @@ function fnv1a(s: string): number {
 }
 
 /** Feature → weight: each word and each trigram of "^word$". */
-export function textFeatures(text: string): Map<string, number> {
+function textFeatures(text: string): Map<string, number> {
   const counts = new Map<string, number>();
   const add = (f: string, w: number) => counts.set(f, (counts.get(f) ?? 0) + w);
   for (const m of text.toLowerCase().matchAll(WORD)) {

@@ -4,8 +4,8 @@
 // joining a chunk's tokens gives back the exact text it covers.
 import { z } from "zod";
 
-export const AUTO_MAX_TOKENS = 800;
-export const AUTO_OVERLAP_TOKENS = 400;
+const AUTO_MAX_TOKENS = 800;
+const AUTO_OVERLAP_TOKENS = 400;
 
 export const ChunkingStrategyParam = z.discriminatedUnion("type", [
   z.object({ type: z.literal("auto") }).strict(),

@@ -12,7 +12,7 @@ export class IngestError extends Error {
 
 const TEXT = new Set(["txt", "text", "md", "markdown", "csv", "tsv", "log", "rst"]);
 const HTML = new Set(["html", "htm"]);
-export const SUPPORTED_EXTENSIONS = [...TEXT, "json", ...HTML];
+const SUPPORTED_EXTENSIONS = [...TEXT, "json", ...HTML];
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 

@@ -6,7 +6,7 @@ import type pg from "pg";
 
 export const MAX_DIMS = 2000; // pgvector's HNSW limit for `vector`
 
-export const indexName = (dims: number) => `vector_store_chunks_hnsw_${dims}`;
+const indexName = (dims: number) => `vector_store_chunks_hnsw_${dims}`;
 
 // Per pool (one pool serves one schema), so a second schema in the same process gets its own.
 const ensured = new WeakMap<pg.Pool, Set<number>>();

@@ -90,7 +90,7 @@ async function embedAll(d: IngestDeps, tenant: string, chunks: string[]): Promis
 }
 
 /** Bytes a file takes in its store: its chunks' text and their vectors. */
-export const chunkBytes = (chunks: string[], dims: number) =>
+const chunkBytes = (chunks: string[], dims: number) =>
   chunks.reduce((n, c) => n + Buffer.byteLength(c) + 4 * dims, 0);
 
 async function store(

@@ -66,7 +66,7 @@ export type CountsRow = {
   bytes: string;
 };
 
-export const toCounts = (r: CountsRow): FileCounts => ({
+const toCounts = (r: CountsRow): FileCounts => ({
   in_progress: Number(r.in_progress ?? 0),
   completed: Number(r.completed ?? 0),
   failed: Number(r.failed ?? 0),

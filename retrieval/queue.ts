@@ -8,7 +8,7 @@ import type { Logger } from "../core/log.ts";
 import { bullConnection } from "../core/redis.ts";
 import { type IngestDeps, type IngestTask, ingestFile, markFailed } from "./ingest.ts";
 
-export const INGEST_QUEUE = "vector-store-files";
+const INGEST_QUEUE = "vector-store-files";
 
 export type IngestQueueOptions = {
   redisUrl: string;

@@ -12,16 +12,14 @@ const Text = (max: number) =>
     .max(max)
     .refine((s) => !s.includes("\u0000"), "must not contain NUL");
 
-export const Metadata = z
-  .record(Text(64), Text(512))
-  .refine((m) => Object.keys(m).length <= 16, "at most 16 keys");
+const Metadata = z.record(Text(64), Text(512)).refine((m) => Object.keys(m).length <= 16, "at most 16 keys");
 
 export const Attributes = z
   .record(Text(64), z.union([Text(512), z.number().finite(), z.boolean()]))
   .refine((m) => Object.keys(m).length <= 16, "at most 16 keys");
 export type Attributes = z.infer<typeof Attributes>;
 
-export const ExpiresAfter = z
+const ExpiresAfter = z
   .object({ anchor: z.literal("last_active_at"), days: z.number().int().min(1).max(365) })
   .strict();
 

@@ -47,16 +47,6 @@ const RRF_K = 60;
 
 const vectorLiteral = (v: number[]) => `[${v.join(",")}]`;
 
-/** Stores of `ids` that the tenant does not have (the caller answers 404 for the first). */
-export async function missingStores(c: pg.PoolClient, tenant: string, ids: string[]): Promise<string[]> {
-  const { rows } = await c.query<{ id: string }>(
-    "SELECT id FROM vector_stores WHERE tenant = $1 AND id = ANY($2)",
-    [tenant, ids],
-  );
-  const found = new Set(rows.map((r) => r.id));
-  return ids.filter((id) => !found.has(id));
-}
-
 async function vectorCandidates(
   c: pg.PoolClient,
   r: SearchRequest,
@@ -126,7 +116,7 @@ async function textCandidates(c: pg.PoolClient, r: SearchRequest, n: number): Pr
 }
 
 /** Reciprocal rank fusion, scaled so a chunk ranked first by both lists scores 1. */
-export function fuse(lists: string[][]): Map<string, number> {
+function fuse(lists: string[][]): Map<string, number> {
   const scores = new Map<string, number>();
   for (const list of lists) {
     for (const [rank, id] of list.entries()) scores.set(id, (scores.get(id) ?? 0) + 1 / (RRF_K + rank + 1));

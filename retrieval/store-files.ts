@@ -23,7 +23,7 @@ import { type ListQuery, type Page, pageWhere } from "./stores.ts";
 
 export type Attach = { fileId: string; attributes: Attributes; chunking: ChunkingStrategy };
 
-export const ATTACHABLE_PURPOSE = "assistants";
+const ATTACHABLE_PURPOSE = "assistants";
 
 export const vectorStoreNotFound = (id: string) =>
   new ApiError(404, `No vector store found with id '${id}'.`, {

@@ -12,7 +12,7 @@ export type EmbedResult = { vectors: number[][]; tokens: number; model: string }
 
 type Deps = Pick<RouterDeps, "resolveModel" | "pools" | "upstreams" | "poolRefFor" | "cacheSalt">;
 
-export const retrievalNotConfigured = () =>
+const retrievalNotConfigured = () =>
   new ApiError(
     400,
     "Vector stores need an embedding model: ask your operator to set spec.retrieval.embeddingModel on your Tenant.",

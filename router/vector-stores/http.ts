@@ -35,7 +35,7 @@ export async function jsonBody<S extends z.ZodType>(req: Request, schema: S): Pr
   return parse(schema, value);
 }
 
-export function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
