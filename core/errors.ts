@@ -40,6 +40,7 @@ export type OpenAIErrorCode =
   | "limits_unavailable"
   // Engines and adapters
   | "no_healthy_replica"
+  | "shutting_down"
   | "engine_rejected"
   | "upstream_error"
   | "upstream_timeout"
@@ -70,7 +71,7 @@ export type OpenAIErrorCode =
  * The adapter agent's codes (same JSON shape). The router passes a refusal on as
  * `adapter_<code>`, so they are part of the router's vocabulary too.
  */
-export const AGENT_ERROR_CODES = [
+const AGENT_ERROR_CODES = [
   "invalid_request",
   "invalid_source",
   "source_outside_tenant",

@@ -18,7 +18,7 @@ import type { Tenant } from "./tenant.ts";
 
 export type Endpoint = "chat.completions" | "completions" | "embeddings";
 
-export type Stage = "authenticated" | "admitted" | "forwarded" | "settled" | "rejected";
+type Stage = "authenticated" | "admitted" | "forwarded" | "settled" | "rejected";
 
 export type ResolvedAdapter = {
   name: string;
@@ -76,6 +76,8 @@ export type Outcome = {
   completionTokens: number;
   ttftMs?: number;
   durationMs: number;
+  /** Time the request waited in the router's fair queue (only when the pool was saturated). */
+  queueMs?: number;
   reason?: string;
 };
 
