@@ -58,6 +58,11 @@ export type OpenAIErrorCode =
   | "fine_tuning_job_not_found"
   | "too_many_active_jobs"
   | "job_finished"
+  // Vector stores (retrieval)
+  | "vector_store_not_found"
+  | "file_batch_not_found"
+  | "retrieval_not_configured"
+  | "unsupported_parameter"
   // Usage, costs and audit queries
   | "query_timeout"
   // Hardening (issue 13)

@@ -189,6 +189,15 @@ const Storage = z
   })
   .strict();
 
+/** Vector stores (retrieval/): chunks are embedded by the tenant's own pool with this model. */
+const Retrieval = z
+  .object({
+    embeddingModel: ModelName.describe(
+      "Base model (one of spec.models) whose /v1/embeddings embeds the tenant's vector store files and queries",
+    ),
+  })
+  .strict();
+
 export const TenantSpec = z
   .object({
     tier: z.enum(["shared", "dedicated"]).default("shared"),
@@ -208,6 +217,7 @@ export const TenantSpec = z
     }),
     dedicated: Dedicated.optional(),
     storage: Storage.optional(),
+    retrieval: Retrieval.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -216,6 +226,13 @@ export const TenantSpec = z
         code: "custom",
         path: ["dedicated"],
         message: "tier 'dedicated' requires spec.dedicated",
+      });
+    }
+    if (spec.retrieval && !spec.models.includes(spec.retrieval.embeddingModel)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["retrieval", "embeddingModel"],
+        message: `embedding model '${spec.retrieval.embeddingModel}' is not in spec.models`,
       });
     }
     const seen = new Set<string>();

@@ -19,8 +19,11 @@ export type UsageEvent = {
   keyId: string;
   endUser: string;
   feature: string;
-  /** "fine_tuning.jobs" for a fine-tune's event (trainer/metering.ts). */
-  endpoint: Endpoint | "fine_tuning.jobs";
+  /**
+   * "fine_tuning.jobs" for a fine-tune's event (trainer/metering.ts); "vector_stores.search"
+   * and "vector_stores.embeddings" for retrieval (retrieval/usage.ts).
+   */
+  endpoint: Endpoint | "fine_tuning.jobs" | "vector_stores.search" | "vector_stores.embeddings";
   /** What the client asked for. */
   model: string;
   baseModel: string;

@@ -19,6 +19,7 @@ import type { Hooks } from "../core/request-context.ts";
 import { sleep } from "../core/sleep.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
+import { unmetered } from "../retrieval/usage.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore, type TenantStore } from "../tenants/tenant-store.ts";
@@ -40,6 +41,7 @@ import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
+import { startVectorStores } from "./vector-stores/setup.ts";
 
 export type HookFactory = (infra: {
   pg: pg.Pool;
@@ -242,6 +244,19 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       authenticate: (h, source) => auth.authenticate(h, source),
     });
     cleanups.push(() => training.close());
+    // Vector stores (tenant key); this router also runs their ingestion worker (see setup.ts).
+    const retrieval = startVectorStores({
+      pool: db,
+      cfg,
+      schema,
+      router: deps,
+      tenant: (name) => tenants.store.get(name),
+      authenticate: (h) => auth.authenticate(h),
+      meter: metering?.retrieval ?? unmetered,
+      logger,
+      env,
+    });
+    cleanups.push(() => retrieval.close());
     const server = createRouterServer({
       deps,
       readiness,
@@ -250,6 +265,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         createAdminRouter({ keys, tenants: tenants.store, adminToken, log: logger }),
         ...(metering?.routers ?? []),
         ...training.routers,
+        ...retrieval.routers,
       ],
     });
     const metricsServer = createMetricsServer({

@@ -12,7 +12,9 @@ import { validateChatJsonl } from "./jsonl-validate.ts";
 const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
 // Room for the multipart envelope (boundaries, part headers, the purpose field).
 const ENVELOPE_BYTES = 64 * 1024;
-const PURPOSES = ["fine-tune"];
+// fine-tune: chat JSONL for fine-tuning (validated on upload); assistants: any file meant for
+// vector stores (its text is extracted and checked when it is attached, retrieval/extract.ts).
+const PURPOSES = ["fine-tune", "assistants"];
 
 export type Caller = { tenant: Tenant; keyId: string };
 
@@ -85,14 +87,15 @@ export function createFilesApi(deps: FilesApiDeps): Router {
   const upload: Route = async (caller, req, res) => {
     const { file, purpose } = await readUpload(req, maxBytes);
     const content = Buffer.from(await file.arrayBuffer());
-    const report = validateChatJsonl(content.toString("utf8"));
+    const report = purpose === "fine-tune" ? validateChatJsonl(content.toString("utf8")) : { errors: [] };
     if (report.errors.length > 0) {
       throw new ApiError(400, `Invalid file format for fine-tuning: ${report.errors.join("; ")}`, {
         code: "invalid_file_format",
         param: "file",
       });
     }
-    const filename = file.name && file.name !== "blob" ? file.name : "upload.jsonl";
+    const fallbackName = purpose === "fine-tune" ? "upload.jsonl" : "upload.txt";
+    const filename = (file.name && file.name !== "blob" ? file.name : fallbackName).replaceAll("\u0000", "");
     res.json(
       await deps.store.create(tenantOf(caller), { filename: filename.slice(0, 255), purpose, content }),
     );

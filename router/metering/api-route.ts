@@ -11,6 +11,8 @@ export type Caller = { tenant: Tenant; keyId: string };
 
 export type UsageApiDeps = {
   pool: pg.Pool;
+  /** USD per GB-day of vector store storage (price table `retrieval.perGbDay`); 0 or absent: free. */
+  storagePerGbDay?: number;
   /** The router's authenticator: the Authorization header → the caller, or an ApiError (401). */
   authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
 };

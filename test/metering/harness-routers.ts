@@ -37,6 +37,8 @@ export async function startMeteredStack(opts: {
   /** Extra `loraplex router` flags and environment for every router. */
   routerArgs?: string[];
   routerEnv?: NodeJS.ProcessEnv;
+  /** The price table (default: PRICE for MODEL). */
+  prices?: object;
 }): Promise<MeteredStack> {
   const cleanup: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -62,7 +64,7 @@ export async function startMeteredStack(opts: {
     const env = {
       LORAPLEX_DEV_SECRETS: "1",
       LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN,
-      LORAPLEX_PRICES: JSON.stringify({ models: { [MODEL]: PRICE } }),
+      LORAPLEX_PRICES: JSON.stringify(opts.prices ?? { models: { [MODEL]: PRICE } }),
       LOG_LEVEL: "warn",
       ...opts.routerEnv,
     };
