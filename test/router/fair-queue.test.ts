@@ -36,7 +36,7 @@ beforeEach(() => {
 
 /** Settled requests that were sent to an engine replica (the outcome names it). */
 const forwarded = () => settled.filter((s) => s.outcome.replica !== undefined).length;
-const queueDepth = () => scrapeCounter(stack.url, "loraplex_router_queue_depth");
+const queueDepth = () => scrapeCounter(stack.metricsUrl, "loraplex_router_queue_depth");
 
 /** A request that holds the engine's only slot for about `tokens` × 10 ms. */
 function ask(tenant: string, tokens: number, extra: Record<string, unknown> = {}, signal?: AbortSignal) {
@@ -97,7 +97,7 @@ describe("fair queue", () => {
     // Let the blocker stream a little more after acme's lift before ending it.
     const served = () =>
       scrapeCounter(
-        stack.url,
+        stack.metricsUrl,
         "loraplex_router_dispatched_tokens_total",
         `tenant="${stack.initech}",type="output"`,
       );
@@ -113,7 +113,11 @@ describe("fair queue", () => {
       .map((s) => (s.tenant === stack.acme ? "acme" : "initech"));
     expect(order).toEqual(["acme", "initech", "initech"]);
     expect(
-      await scrapeCounter(stack.url, "loraplex_router_queue_wait_seconds_count", `tenant="${stack.acme}"`),
+      await scrapeCounter(
+        stack.metricsUrl,
+        "loraplex_router_queue_wait_seconds_count",
+        `tenant="${stack.acme}"`,
+      ),
     ).toBe(1);
   });
 
@@ -137,7 +141,9 @@ describe("fair queue", () => {
     const rejected = settled.filter((s) => s.outcome.status === "rejected");
     expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({ tenant: stack.acme, outcome: { httpStatus: 429, promptTokens: 0 } });
-    expect(await scrapeCounter(stack.url, "loraplex_router_queue_dropped_total", 'reason="depth"')).toBe(1);
+    expect(
+      await scrapeCounter(stack.metricsUrl, "loraplex_router_queue_dropped_total", 'reason="depth"'),
+    ).toBe(1);
   });
 
   it("answers 429 once a request has waited the tenant's maximum", async () => {
@@ -158,7 +164,7 @@ describe("fair queue", () => {
 
   it("drops a queued request whose client disconnects, at once and uncharged", async () => {
     const tokensBefore = await scrapeCounter(
-      stack.url,
+      stack.metricsUrl,
       "loraplex_router_dispatched_tokens_total",
       `tenant="${stack.acme}"`,
     );
@@ -184,10 +190,14 @@ describe("fair queue", () => {
     await until(() => settled.length === 3, "the blockers to settle");
     expect(forwarded()).toBe(2);
     expect(
-      await scrapeCounter(stack.url, "loraplex_router_dispatched_tokens_total", `tenant="${stack.acme}"`),
+      await scrapeCounter(
+        stack.metricsUrl,
+        "loraplex_router_dispatched_tokens_total",
+        `tenant="${stack.acme}"`,
+      ),
     ).toBe(tokensBefore);
-    expect(await scrapeCounter(stack.url, "loraplex_router_queue_dropped_total", 'reason="disconnect"')).toBe(
-      1,
-    );
+    expect(
+      await scrapeCounter(stack.metricsUrl, "loraplex_router_queue_dropped_total", 'reason="disconnect"'),
+    ).toBe(1);
   });
 });
