@@ -5,17 +5,17 @@
 // with the gates off (no metering, no limits, same logging); the bare Node proxy of bare-proxy.ts;
 // and vllm-router from PyPI when `make vllm-router` installed it.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, openSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync, openSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
 import { loadServiceConfig } from "../core/config.ts";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE } from "../core/peft.ts";
-import { createRedis, deleteKeysMatching } from "../core/redis.ts";
 import { createS3Client } from "../core/s3.ts";
 import { adapterPrefix, loraName } from "../core/storage-layout.ts";
+import { startDedicatedRedis } from "../test/metering/dedicated-servers.ts";
 import { freePort } from "../test/support/process.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -37,8 +37,24 @@ export type OverheadStack = {
   adapter: string;
   key: string;
   logFiles: string[];
+  /** Process id behind each origin (for its CPU time). */
+  pids: Map<string, number>;
   stop(): Promise<void>;
 };
+
+/** CPU time (user + system) a process has used so far, in ms; 0 when it cannot be read. */
+export function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = 100;
 
 export async function startOverheadStack(opts: {
   routersOn: number;
@@ -46,10 +62,17 @@ export async function startOverheadStack(opts: {
   vllmRouter: boolean;
 }): Promise<OverheadStack> {
   const children: ChildProcess[] = [];
+  const pids = new Map<string, number>();
   const tenant = `bench-${process.pid}`;
   const schema = `bench_overhead_${process.pid}`;
   const dir = await mkdtemp(join(tmpdir(), "bench-router-"));
-  const cfg = loadServiceConfig();
+  // The routers watch their tenants directory and reload it on any change: logs live elsewhere.
+  const tenantsDir = join(dir, "tenants");
+  await mkdir(tenantsDir);
+  // A Redis of its own, as a deployment has: other users of the shared one must not skew the
+  // gates' round trips. Postgres (off the request path: the usage writer) is the shared one.
+  const redisServer = await startDedicatedRedis();
+  const cfg = loadServiceConfig({ ...process.env, REDIS_URL: redisServer.url });
   const stop = async () => {
     for (const c of children.reverse()) {
       if (c.exitCode !== null || c.signalCode !== null) continue;
@@ -58,8 +81,7 @@ export async function startOverheadStack(opts: {
     }
     const admin = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
-    const redis = createRedis(cfg);
-    await deleteKeysMatching(redis, `loraplex:${schema}:*`).finally(() => redis.disconnect());
+    await redisServer.stop();
     await rm(dir, { recursive: true, force: true });
   };
   const spawnIn = (cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile?: string) => {
@@ -85,7 +107,7 @@ export async function startOverheadStack(opts: {
     // Every gate: tenant RPM/TPM/concurrency, per-key and per-user limits, daily and monthly
     // caps with alert thresholds, audit in `hashes` mode; all far above what the benchmark uses.
     await writeFile(
-      join(dir, "tenant.yaml"),
+      join(tenantsDir, "tenant.yaml"),
       `apiVersion: loraplex.io/v1alpha1
 kind: Tenant
 metadata: {name: ${tenant}}
@@ -108,7 +130,7 @@ spec:
     const sim = `http://127.0.0.1:${simPort}`;
     const agent = `http://127.0.0.1:${agentPort}`;
     const simArgs = ["--port", String(simPort), "--model", MODEL, "--time-scale", "0"];
-    loraplex(["engine-sim", ...simArgs, "--max-num-seqs", "4096"]);
+    pids.set(sim, loraplex(["engine-sim", ...simArgs, "--max-num-seqs", "4096"]).pid!);
     await waitOk(`${sim}/health`);
     const agentArgs = ["--port", String(agentPort), "--engine-url", sim, "--base-model", MODEL];
     loraplex(["agent", ...agentArgs, "--cache-dir", join(dir, "cache")]);
@@ -116,9 +138,10 @@ spec:
 
     const router = async (name: string, gates: boolean) => {
       const port = await freePort();
-      const args = ["router", "--port", String(port), "--tenants-dir", dir];
+      const args = ["router", "--port", String(port), "--tenants-dir", tenantsDir];
       args.push("--engines", `loraplex-system/shared=${sim}|${agent}`, "--db-schema", schema);
       const env: NodeJS.ProcessEnv = {
+        REDIS_URL: redisServer.url,
         LORAPLEX_DEV_SECRETS: "1",
         LORAPLEX_ADMIN_TOKEN: ADMIN,
         LOG_LEVEL: "info",
@@ -127,8 +150,9 @@ spec:
       };
       if (gates) env.LORAPLEX_PRICES = JSON.stringify(PRICES);
       const logFile = join(dir, `${name}.log`);
-      loraplex(args, env, logFile);
+      const child = loraplex(args, env, logFile);
       const url = `http://127.0.0.1:${port}`;
+      pids.set(url, child.pid!);
       await waitOk(`${url}/readyz`);
       return { url, logFile };
     };
@@ -137,12 +161,9 @@ spec:
     for (let i = 0; i < opts.routersOn; i++) on.push(await router(`router-on-${i}`, true));
     const off = opts.gatesOff ? await router("router-off", false) : undefined;
 
-    spawnIn(
-      process.execPath,
-      [join(ROOT, "bench/bare-proxy.ts"), "--port", String(barePort), "--upstream", sim],
-      {},
-    );
+    const bareArgs = [join(ROOT, "bench/bare-proxy.ts"), "--port", String(barePort), "--upstream", sim];
     const bare = `http://127.0.0.1:${barePort}`;
+    pids.set(bare, spawnIn(process.execPath, bareArgs, {}).pid!);
     await waitOk(`${bare}/health`);
 
     let vllmRouter: string | undefined;
@@ -153,8 +174,8 @@ spec:
         args.push("--policy", "round_robin", "--log-level", "warning");
         // Its metrics listener defaults to port 29000, which the local S3 server holds.
         args.push("--prometheus-host", "127.0.0.1", "--prometheus-port", String(promPort));
-        spawnIn(VLLM_ROUTER_BIN, args, {});
         vllmRouter = `http://127.0.0.1:${port}`;
+        pids.set(vllmRouter, spawnIn(VLLM_ROUTER_BIN, args, {}).pid!);
         await waitOk(`${vllmRouter}/health`);
       } else {
         console.log(`vllm-router: SKIPPED, ${VLLM_ROUTER_BIN} is not installed (run \`make vllm-router\`)`);
@@ -177,6 +198,7 @@ spec:
       adapter: "support-bot",
       key,
       logFiles: [...on, ...(off ? [off] : [])].map((r) => r.logFile),
+      pids,
       stop,
     };
   } catch (err) {

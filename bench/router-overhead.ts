@@ -23,7 +23,7 @@ import { cpus, loadavg } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { closedLoop, closeTarget, makeTarget, once, openLoop, summarize, type Target } from "./load-gen.ts";
-import { ROOT, startOverheadStack } from "./overhead-stack.ts";
+import { cpuMs, ROOT, startOverheadStack } from "./overhead-stack.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -45,7 +45,8 @@ const round2 = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : 
 type Latency = { ok: number; err: number; p50: number; p99: number; addedP50: number; addedP99: number };
 type ModeResult = {
   latency: Record<string, Record<string, Latency>>; // rate → target → figures
-  maxRps: Record<string, { rps: number; errors: number }>;
+  /** Closed-loop: requests per second, errors, and CPU ms the target's process(es) used per request. */
+  maxRps: Record<string, { rps: number; errors: number; cpuMsPerRequest: number }>;
 };
 
 const loadBefore = loadavg();
@@ -67,11 +68,19 @@ try {
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   });
   const auth = { authorization: `Bearer ${stack.key}` };
+  const originOf = new Map<Target, string[]>();
+  const origins = (t: Target) => originOf.get(t) ?? [];
   const targetsFor = (stream: boolean): { latency: Target[]; throughputOnly: Target[] } => {
-    const engine = (name: string, url: string) =>
-      makeTarget(name, url, "/v1/chat/completions", {}, body(stack.lora, stream));
-    const routed = (name: string, url: string | string[]) =>
-      makeTarget(name, url, "/v1/chat/completions", auth, body(stack.adapter, stream));
+    const engine = (name: string, url: string) => {
+      const t = makeTarget(name, url, "/v1/chat/completions", {}, body(stack.lora, stream));
+      originOf.set(t, [url]);
+      return t;
+    };
+    const routed = (name: string, url: string | string[]) => {
+      const t = makeTarget(name, url, "/v1/chat/completions", auth, body(stack.adapter, stream));
+      originOf.set(t, Array.isArray(url) ? url : [url]);
+      return t;
+    };
     const latency = [engine("direct", stack.sim), engine("bare-proxy", stack.bare)];
     if (stack.vllmRouter) latency.push(engine("vllm-router", stack.vllmRouter));
     if (stack.routersOn[0]) latency.push(routed("router", stack.routersOn[0]));
@@ -111,8 +120,15 @@ try {
       r.latency[String(rate)] = byTarget;
     }
     for (const t of all) {
+      const pids = origins(t).map((o) => stack.pids.get(o));
+      const cpu0 = pids.reduce((n: number, p) => n + cpuMs(p), 0);
       const c = await closedLoop(t, CONCURRENCY, SECONDS);
-      r.maxRps[t.name] = { rps: c.rps, errors: c.errors };
+      const cpu = pids.reduce((n: number, p) => n + cpuMs(p), 0) - cpu0;
+      r.maxRps[t.name] = {
+        rps: c.rps,
+        errors: c.errors,
+        cpuMsPerRequest: cpu / Math.max(1, c.rps * SECONDS),
+      };
       if (t.name.startsWith("router")) requestsThroughRouter += c.rps * SECONDS;
     }
     await Promise.all(all.map(closeTarget));
@@ -162,7 +178,7 @@ function printMode(mode: string, r: ModeResult): void {
   const names = Object.keys(r.maxRps);
   const head = ["target"];
   for (const rate of RATES) head.push(`@${rate}/s ok/err`, `p50`, `p99`, `added p50`, `added p99`);
-  head.push(`max req/s (c=${CONCURRENCY})`);
+  head.push(`max req/s (c=${CONCURRENCY})`, "CPU ms/req");
   const rows = names.map((n) => {
     const row = [n];
     for (const rate of RATES) {
@@ -170,7 +186,8 @@ function printMode(mode: string, r: ModeResult): void {
       if (!l) row.push("-", "-", "-", "-", "-");
       else row.push(`${l.ok}/${l.err}`, f(l.p50), f(l.p99), f(l.addedP50), f(l.addedP99));
     }
-    row.push(r.maxRps[n]!.rps.toFixed(0) + (r.maxRps[n]!.errors ? ` (${r.maxRps[n]!.errors} err)` : ""));
+    const m = r.maxRps[n]!;
+    row.push(m.rps.toFixed(0) + (m.errors ? ` (${m.errors} err)` : ""), m.cpuMsPerRequest.toFixed(3));
     return row;
   });
   console.log(`\n${mode} (latency in ms, dispatch to last byte; added = target minus direct at that rate)`);
@@ -193,7 +210,10 @@ function ratiosOf(res: Record<string, ModeResult>): Ratios {
       o[`addedP99@${rate} router/bare`] = div(l.router?.addedP99, l["bare-proxy"]?.addedP99);
       o[`addedP50@${rate} router/vllm-router`] = div(l.router?.addedP50, l["vllm-router"]?.addedP50);
     }
+    const cpu = (n: string) => r.maxRps[n]?.cpuMsPerRequest;
     o["maxRps router/bare"] = div(rps("router"), rps("bare-proxy"));
+    o["cpuPerRequest router/bare"] = div(cpu("router"), cpu("bare-proxy"));
+    o["cpuPerRequest gates-on/gates-off"] = div(cpu("router"), cpu("router-gates-off"));
     o["maxRps gates-on/gates-off"] = div(rps("router"), rps("router-gates-off"));
     o["maxRps router-x2/router"] = div(rps("router-x2"), rps("router"));
     out[mode] = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null));
