@@ -9,12 +9,14 @@ endif
 export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
 export KUBECONFIG ?= $(CURDIR)/.loraplex/kubeconfig
 
-.PHONY: help deps typecheck lint format test services-up services-down services-status cluster-up cluster-down cluster-status
+.PHONY: help deps typecheck lint layers format test test-unit services-up services-down services-status cluster-up cluster-down cluster-status
 
 help:
 	@echo "make demo            start a local router + engine simulators, walk through them with the openai client, stop"
 	@echo "make dev             the same stack in the foreground; router URL and keys in .loraplex/dev.json"
-	@echo "make test            typecheck + lint + every test (starts services and a test control plane)"
+	@echo "make test            typecheck + lint + layering + every test (starts services and a test control plane)"
+	@echo "make test-unit       the unit tests only (next to the code; no server, no process)"
+	@echo "make layers          fail on a component importing another component, or an import cycle"
 	@echo "make services-up     start PostgreSQL, Redis and the S3 server on loopback"
 	@echo "make services-down   stop them"
 	@echo "make cluster-up      start the Kubernetes test control plane, kubeconfig in .loraplex/kubeconfig"
@@ -37,6 +39,11 @@ typecheck: deps
 lint: deps
 	biome check .
 
+# Components import only shared packages, never each other; no file-level import cycle
+# (.dependency-cruiser.cjs).
+layers: deps
+	depcruise --config .dependency-cruiser.cjs .
+
 format: deps
 	biome check --write .
 
@@ -45,8 +52,13 @@ test: deps
 	bash scripts/cluster.sh build
 	tsc --noEmit
 	biome check .
+	depcruise --config .dependency-cruiser.cjs .
 	node scripts/gen-crds.ts --check
 	node scripts/test-summary.ts vitest run
+
+# No server, no control plane: the unit project of vitest.config.ts.
+test-unit: deps
+	node scripts/test-summary.ts vitest run --project unit
 
 services-up: deps
 	bash scripts/services.sh up

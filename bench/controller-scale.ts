@@ -19,7 +19,7 @@ import type { TenantStatus } from "../core/tenant-status.ts";
 import { KubeApiError } from "../kube/client.ts";
 import { startInformer } from "../kube/informer.ts";
 import { type KubeObject, R } from "../kube/types.ts";
-import { adminClient, installCrdsAndRoles } from "../test/controller/cluster-fixture.ts";
+import { adminClient, installCrdsAndRoles } from "../test/controller/harness-cluster.ts";
 import { startTestCluster } from "../test/setup/cluster.ts";
 import { freePort, startLoraplex } from "../test/support/process.ts";
 

@@ -21,7 +21,7 @@ import { parsePriceTable } from "../metering/prices.ts";
 import { createKeySpace } from "../metering/redis-keys.ts";
 import { createSpool } from "../metering/spool.ts";
 import { createMeteringHooks } from "../router/metering/hooks.ts";
-import { startDedicatedRedis } from "../test/metering/dedicated-servers.ts";
+import { startDedicatedRedis } from "../test/support/throwaway-servers.ts";
 import { uniqueName } from "../test/support/unique.ts";
 
 const { values: flags } = parseArgs({
@@ -80,6 +80,7 @@ const ctx = (t: Tenant, i: number): RequestContext => ({
   endUser: `user-${i % 100}`,
   promptTokensEstimate: 300,
   maxOutputTokens: 256,
+  stage: "authenticated",
 });
 
 async function run(t: Tenant, concurrency: number): Promise<number[]> {

@@ -12,7 +12,7 @@ import { loadServiceConfig } from "../core/config.ts";
 import { createRedis } from "../core/redis.ts";
 import { periodsAt } from "../metering/budget.ts";
 import { createKeySpace } from "../metering/redis-keys.ts";
-import { MODEL, PRICE, startMeteredStack, tenantYaml } from "../test/metering/router-stack.ts";
+import { MODEL, PRICE, startMeteredStack, tenantYaml } from "../test/metering/harness-routers.ts";
 import { uniqueName } from "../test/support/unique.ts";
 
 const { values: flags } = parseArgs({

@@ -11,7 +11,7 @@ import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { recordAuditPayload } from "../metering/audit-record.ts";
+import type { Hooks } from "../core/request-context.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
@@ -21,7 +21,7 @@ import { createAuthenticator } from "./auth/authenticate.ts";
 import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
-import type { RouterDeps, RouterHooks } from "./handlers/deps.ts";
+import type { RouterDeps } from "./handlers/deps.ts";
 import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
 import { startMetering } from "./metering/setup.ts";
@@ -38,7 +38,7 @@ export type HookFactory = (infra: {
   redis: Redis;
   logger: Logger;
   schema?: string;
-}) => RouterHooks | Promise<RouterHooks>;
+}) => Hooks | Promise<Hooks>;
 
 export type RouterOptions = {
   host?: string;
@@ -59,10 +59,10 @@ export type RouterOptions = {
   /** How often fine-tuned adapters registered by the trainer are re-read (default 2000). */
   fineTunedRefreshMs?: number;
   /**
-   * Admission/settlement hooks, with any of the optional extras in handlers/deps.ts. Default:
+   * Admission/settlement hooks, with any of the optional extras in core/request-context.ts. Default:
    * metering when the environment configures it, else admit everything and record nothing.
    */
-  hooks?: RouterHooks | HookFactory;
+  hooks?: Hooks | HookFactory;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
 };
@@ -156,18 +156,10 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
           })
         : undefined;
     if (metering) cleanups.push(() => metering.close());
-    const hooks: RouterHooks =
+    const hooks: Hooks =
       typeof opts.hooks === "function"
         ? await opts.hooks({ pg: db, redis, logger, schema })
-        : (opts.hooks ??
-          (metering
-            ? {
-                ...metering.hooks,
-                // The audit row keeps the conversation (or its hashes) unless the tenant says none.
-                wantsPayload: (ctx) => ctx.tenant.spec.audit.mode !== "none",
-                payload: recordAuditPayload,
-              }
-            : noopHooks));
+        : (opts.hooks ?? metering?.hooks ?? noopHooks);
 
     const fineTuned = await startFineTunedModels({
       pool: db,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../core/errors.ts";
-import { acmeLike, globexLike, makeTenant } from "../test/router-core/tenants.ts";
+import { acmeLike, globexLike, makeTenant } from "../test/support/tenants.ts";
 import {
   applyChatPolicy,
   applyCompletionPolicy,

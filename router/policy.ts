@@ -8,7 +8,7 @@
 // - cache_salt is always the tenant's own (see cacheSaltFor); a client's value is overwritten.
 import { createHmac } from "node:crypto";
 import { deriveKey } from "../api-keys/secrets.ts";
-import { invalidBody } from "../core/errors.ts";
+import { invalidRequest } from "../core/errors.ts";
 import type { Tenant } from "../core/tenant.ts";
 import type { ChatBody, CompletionBody } from "./validate-body.ts";
 
@@ -36,7 +36,7 @@ export function applyChatPolicy(tenant: Tenant, body: ChatBody, cacheSalt?: stri
   if (!allowClientSystemPrompt) {
     const i = body.messages.findIndex((m) => m.role === "system" || m.role === "developer");
     if (i >= 0) {
-      throw invalidBody(
+      throw invalidRequest(
         `This tenant does not allow client system prompts: messages[${i}] has role '${body.messages[i]!.role}'. ` +
           "The tenant's own system prompt is applied by the platform; send user and assistant messages only.",
         "messages",
@@ -79,7 +79,7 @@ function prefixPrompt(prompt: CompletionBody["prompt"], prefix: string): Complet
   if (typeof prompt === "string") return prefix + prompt;
   if (prompt.every((p) => typeof p === "string")) return prompt.map((p) => prefix + p);
   // Token ids cannot be prefixed with text without the engine's tokenizer.
-  throw invalidBody(
+  throw invalidRequest(
     "This tenant has a system prompt, so the prompt must be text; token-id prompts are not accepted.",
     "prompt",
   );

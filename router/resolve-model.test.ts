@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../core/errors.ts";
 import { loraName } from "../core/storage-layout.ts";
-import { acmeLike, globexLike, makeTenant } from "../test/router-core/tenants.ts";
+import { acmeLike, globexLike, makeTenant } from "../test/support/tenants.ts";
 import { listModels } from "./api/models.ts";
 import { resolveModel } from "./resolve-model.ts";
 

@@ -6,7 +6,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import type { Logger } from "../core/log.ts";
 import type { Tenant } from "../core/tenant.ts";
-import { fineTunedModelName, type JobsStore } from "../fine-tuning/jobs-store.ts";
+import { fineTunedModelName, type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
 import type { KubeObject } from "../kube/types.ts";
 import {
@@ -95,11 +95,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
     const tenant = o.tenant(task.tenant);
     const jobName = fineTuneResourceName(jobId);
     if (!tenant) {
-      const error = {
-        code: "tenant_not_found",
-        message: `tenant '${task.tenant}' no longer exists`,
-        param: null,
-      };
+      const error = jobError("tenant_not_found", `tenant '${task.tenant}' no longer exists`);
       await o.jobs.finishJob(task.tenant, jobId, { status: "failed", error });
       return finished();
     }
@@ -136,7 +132,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
         const message = `the Kubernetes Job ${namespace}/${jobName} disappeared before it finished`;
         await o.jobs.finishJob(task.tenant, jobId, {
           status: "failed",
-          error: { code: "job_lost", message, param: null },
+          error: jobError("job_lost", message),
         });
         return finished();
       }
@@ -147,11 +143,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
         return finished();
       }
       if (outcome?.done === "failed") {
-        const error = {
-          code: "training_failed",
-          message: `the training Job failed (${outcome.reason})`,
-          param: null,
-        };
+        const error = jobError("training_failed", `the training Job failed (${outcome.reason})`);
         await o.jobs.finishJob(task.tenant, jobId, { status: "failed", error });
         return finished();
       }

@@ -11,7 +11,7 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { CONFIG_FILE, checkAdapterDir, WEIGHTS_FILE } from "../core/peft.ts";
 import { checkAdapterSource } from "../core/storage-layout.ts";
-import { fineTunedModelName, type JobError, type JobsStore } from "../fine-tuning/jobs-store.ts";
+import { fineTunedModelName, type JobError, type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import { ADAPTER_VERSION, fineTuneResourceName, outputUri } from "./job-manifest.ts";
 
 export const MAX_LORA_RANK = 64;
@@ -81,7 +81,7 @@ export async function publishFineTune(
 ): Promise<JobError | undefined> {
   const source = outputUri(deps.bucket, job.tenant, job.jobId);
   const verdict = await verifyAdapter(deps.s3, deps.bucket, job.tenant, source, job.model);
-  if (!verdict.ok) return { code: "invalid_adapter", message: verdict.message, param: null };
+  if (!verdict.ok) return jobError("invalid_adapter", verdict.message);
   const fineTunedModel = fineTunedModelName(job.model, job.tenant, job.suffix, job.jobId);
   const version: AdapterVersion = {
     tenant: job.tenant,

@@ -5,7 +5,7 @@ import { type KeyStore, looksLikeTenantKey, revocationChannel } from "../../api-
 import { createKeyCache, type KeyCache } from "../../api-keys/key-cache.ts";
 import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
-import type { Tenant } from "../../core/tenant.ts";
+import type { Authenticated } from "../../core/request-context.ts";
 import type { TenantStore } from "../../tenants/tenant-store.ts";
 
 const LAST_USED_FLUSH_MS = 60_000;
@@ -21,8 +21,6 @@ export type AuthenticatorDeps = {
   negativeTtlMs?: number;
   log?: Logger;
 };
-
-export type Authenticated = { tenant: Tenant; keyId: string };
 
 export type Authenticator = {
   authenticate(authorizationHeader: string | undefined): Promise<Authenticated>;

@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type Request, type Response, type Router } from "express";
 import type pg from "pg";
-import { ApiError, sendError } from "../../core/errors.ts";
+import { invalidAdminToken, invalidRequest, sendError } from "../../core/errors.ts";
 import type { MeteringConfig } from "../../metering/config.ts";
 import { bearerToken } from "../auth/authenticate.ts";
 import { integer, oneOf, type Query, unixTime } from "./api-params.ts";
@@ -26,17 +26,10 @@ function period(q: Query): { from: number; to: number; days: number } {
     rawEnd === undefined
       ? Math.ceil(Date.now() / 1000 / 86_400) * 86_400
       : Math.ceil(rawEnd / 86_400) * 86_400;
-  if (to <= from)
-    throw new ApiError(400, "'end_time' must be after 'start_time'.", {
-      code: "invalid_request",
-      param: "end_time",
-    });
+  if (to <= from) throw invalidRequest("'end_time' must be after 'start_time'.", "end_time");
   const days = (to - from) / 86_400;
   if (days > MAX_DAYS) {
-    throw new ApiError(400, `The period may span at most ${MAX_DAYS} days.`, {
-      code: "invalid_request",
-      param: "end_time",
-    });
+    throw invalidRequest(`The period may span at most ${MAX_DAYS} days.`, "end_time");
   }
   return { from, to, days };
 }
@@ -97,7 +90,7 @@ export function createAdminCostsRouter(deps: AdminCostsDeps): Router {
       try {
         const token = bearerToken(req.headers.authorization);
         if (token === undefined || !timingSafeEqual(digest(token), expected)) {
-          throw new ApiError(401, "Invalid admin token.", { code: "invalid_admin_token" });
+          throw invalidAdminToken();
         }
         await handler(req.query as Query, res);
       } catch (err) {

@@ -17,9 +17,10 @@ import { createSpool } from "../../metering/spool.ts";
 import { createUsageStore } from "../../metering/usage-store.ts";
 import { createUsageWriter } from "../../metering/usage-writer.ts";
 import { createAdminCostsRouter } from "./admin-costs.ts";
+import type { Caller } from "./api-route.ts";
 import { createDashboardRouter } from "./dashboard/routes.ts";
 import { createMeteringHooks, type MeteringHooks } from "./hooks.ts";
-import { type Caller, createUsageRouter } from "./usage-api.ts";
+import { createUsageRouter } from "./usage-api.ts";
 
 export type MeteringInfra = {
   pool: pg.Pool;

@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { AgentInventory, LoadRequest, LoadResult } from "../../agent-api/types.ts";
-import { ApiError } from "../../core/errors.ts";
+import { ApiError, isAgentErrorCode } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
 import { markResident, type ReplicaState } from "./replica-state.ts";
@@ -49,6 +49,11 @@ function describe(adapter: ResolvedAdapter): string {
   return `${adapter.name}@${adapter.version}`;
 }
 
+const loadTimeout = (adapter: ResolvedAdapter) =>
+  new ApiError(503, `timed out waiting for adapter '${describe(adapter)}' to load`, {
+    code: "adapter_load_timeout",
+  });
+
 /** Agent failures become the router's errors: unreachable/unavailable → 503, refusals → 502. */
 function toApiError(err: unknown, adapter: ResolvedAdapter): ApiError {
   if (err instanceof ApiError) return err;
@@ -64,7 +69,7 @@ function toApiError(err: unknown, adapter: ResolvedAdapter): ApiError {
     );
   }
   return new ApiError(502, `adapter '${describe(adapter)}' could not be loaded: ${message}`, {
-    code: typeof e.code === "string" ? `adapter_${e.code}` : "adapter_load_failed",
+    code: isAgentErrorCode(e.code) ? `adapter_${e.code}` : "adapter_load_failed",
   });
 }
 
@@ -141,9 +146,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
       // Another router holds the lock: wait for it to go, then ask the agent whether it worked.
       while ((await redis.exists(key).catch(() => 0)) === 1) {
         if (Date.now() > deadline) {
-          throw new ApiError(503, `timed out waiting for adapter '${describe(adapter)}' to load`, {
-            code: "adapter_load_timeout",
-          });
+          throw loadTimeout(adapter);
         }
         await sleep(pollMs);
       }
@@ -154,9 +157,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
       }
       // The holder failed (or the adapter was evicted meanwhile): try to take the lock ourselves.
       if (Date.now() > deadline) {
-        throw new ApiError(503, `timed out waiting for adapter '${describe(adapter)}' to load`, {
-          code: "adapter_load_timeout",
-        });
+        throw loadTimeout(adapter);
       }
     }
   }

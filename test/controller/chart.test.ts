@@ -10,7 +10,7 @@ import { parseAllDocuments } from "yaml";
 import type { KubeClient } from "../../kube/client.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
 import { uniqueName } from "../support/unique.ts";
-import { adminClient, installCrdsAndRoles, ROOT, readManifests } from "./cluster-fixture.ts";
+import { adminClient, installCrdsAndRoles, ROOT, readManifests } from "./harness-cluster.ts";
 
 const run = promisify(execFile);
 const CHART = join(ROOT, "charts/loraplex");

@@ -9,8 +9,8 @@ import { createPgPool } from "../../core/db.ts";
 import { migrate } from "../../core/migrate.ts";
 import { createS3Client } from "../../core/s3.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
-import { waitFor } from "./cluster-fixture.ts";
 import { type ControllerEnv, condition, isReady, setupControllerEnv } from "./harness.ts";
+import { waitFor } from "./harness-cluster.ts";
 
 const MODEL = "llama-3.1-8b-instruct";
 const cfg = loadServiceConfig();

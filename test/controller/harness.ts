@@ -16,7 +16,7 @@ import {
   controllerServiceAccountKubeconfig,
   installCrdsAndRoles,
   waitFor,
-} from "./cluster-fixture.ts";
+} from "./harness-cluster.ts";
 
 export const RUN_LABEL = "loraplex.io/test-run";
 

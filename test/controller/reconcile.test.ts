@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKubeClient, type KubeClient, loadKubeConfig } from "../../kube/client.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
-import { waitFor } from "./cluster-fixture.ts";
 import {
   type Controller,
   type ControllerEnv,
@@ -13,6 +12,7 @@ import {
   setupControllerEnv,
   writesByResource,
 } from "./harness.ts";
+import { waitFor } from "./harness-cluster.ts";
 
 const MODEL = "llama-3.1-8b-instruct";
 // biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary Kubernetes objects

@@ -6,8 +6,9 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
-import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { type Harness, pastCtx, startHarness } from "./harness-api.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SHOTS = join(ROOT, ".loraplex", "screenshots");

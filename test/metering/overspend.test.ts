@@ -9,7 +9,7 @@ import { createRedis } from "../../core/redis.ts";
 import { periodsAt } from "../../metering/budget.ts";
 import { createKeySpace } from "../../metering/redis-keys.ts";
 import { uniqueName } from "../support/unique.ts";
-import { type MeteredStack, MODEL, PRICE, startMeteredStack, tenantYaml } from "./router-stack.ts";
+import { type MeteredStack, MODEL, PRICE, startMeteredStack, tenantYaml } from "./harness-routers.ts";
 
 const CAP_USD = 2;
 const MAX_TOKENS = 40;

@@ -11,8 +11,9 @@ import { createKeySpace } from "../../metering/redis-keys.ts";
 import { createSpool, type Spool } from "../../metering/spool.ts";
 import { createUsageStore } from "../../metering/usage-store.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { type DedicatedRedis, startDedicatedRedis } from "./dedicated-servers.ts";
-import { ctxFor, log, ok, PRICES, type TestDb, tenant, testDb } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { type DedicatedRedis, startDedicatedRedis } from "../support/throwaway-servers.ts";
+import { ctxFor, log, ok, PRICES, tenant } from "./harness.ts";
 
 describe("Redis unreachable (dedicated redis-server, killed)", () => {
   let server: DedicatedRedis;

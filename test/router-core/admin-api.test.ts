@@ -13,8 +13,8 @@ import { createRedis } from "../../core/redis.ts";
 import { createAdminRouter } from "../../router/api/admin.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
-import { testSchema } from "./db.ts";
-import { acmeLike, globexLike } from "./tenants.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { acmeLike, globexLike } from "../support/tenants.ts";
 
 const ADMIN = loadAdminToken({ LORAPLEX_DEV_SECRETS: "1" });
 
@@ -28,7 +28,7 @@ type Reply = {
 };
 
 describe("admin API", () => {
-  let db: Awaited<ReturnType<typeof testSchema>>;
+  let db: TestDb;
   let redis: Redis;
   let server: Server;
   let base: string;
@@ -50,7 +50,7 @@ describe("admin API", () => {
   };
 
   beforeAll(async () => {
-    db = await testSchema("rc_admin");
+    db = await testDb("rc_admin");
     redis = createRedis(loadServiceConfig());
     const channel = revocationChannel(db.schema);
     const keys = createKeyStore({
@@ -76,7 +76,7 @@ describe("admin API", () => {
     await new Promise((r) => server.close(r));
     await auth.close();
     await redis.quit();
-    await db.drop();
+    await db.cleanup();
   });
 
   it("creates, lists and revokes keys; the key is shown only at creation", async () => {

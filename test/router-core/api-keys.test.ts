@@ -12,8 +12,8 @@ import { type Authenticator, createAuthenticator } from "../../router/auth/authe
 import { resolveModel } from "../../router/resolve-model.ts";
 import { loadTenantDir } from "../../tenants/dir-source.ts";
 import { createTenantStore, type MutableTenantStore } from "../../tenants/tenant-store.ts";
-import { testSchema } from "./db.ts";
-import { acmeLike, globexLike } from "./tenants.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { acmeLike, globexLike } from "../support/tenants.ts";
 
 const SECRET = "router-core-test-secret-0123456789abcdef";
 const HOUR = 3_600_000;
@@ -39,7 +39,7 @@ async function rejection(p: Promise<unknown>): Promise<ApiError> {
 }
 
 describe("API keys (real Postgres + Redis)", () => {
-  let db: Awaited<ReturnType<typeof testSchema>>;
+  let db: TestDb;
   let redis: Redis;
   let keys: KeyStore;
   let tenants: MutableTenantStore;
@@ -61,7 +61,7 @@ describe("API keys (real Postgres + Redis)", () => {
   };
 
   beforeAll(async () => {
-    db = await testSchema("rc_keys");
+    db = await testDb("rc_keys");
     channel = revocationChannel(db.schema);
     redis = createRedis(loadServiceConfig());
     keys = createKeyStore({ pool: db.pool, secret: SECRET, redis, channel });
@@ -71,7 +71,7 @@ describe("API keys (real Postgres + Redis)", () => {
   afterAll(async () => {
     for (const a of authenticators) await a.close();
     await redis.quit();
-    await db.drop();
+    await db.cleanup();
   });
 
   it("returns the key once, stores only its HMAC, and lists without secrets", async () => {

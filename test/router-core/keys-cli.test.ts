@@ -10,13 +10,13 @@ import { createRedis } from "../../core/redis.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { loadTenantDir } from "../../tenants/dir-source.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
-import { testSchema } from "./db.ts";
+import { type TestDb, testDb } from "../support/db.ts";
 
 const CLI = resolve(import.meta.dirname, "../../bin/loraplex.js");
 const SECRET = "cli-test-secret-0123456789abcdefghijklmn";
 
 describe("loraplex keys (real process)", () => {
-  let db: Awaited<ReturnType<typeof testSchema>>;
+  let db: TestDb;
   let redis: Redis;
   let auth: Authenticator;
 
@@ -35,7 +35,7 @@ describe("loraplex keys (real process)", () => {
     });
 
   beforeAll(async () => {
-    db = await testSchema("rc_cli");
+    db = await testDb("rc_cli");
     redis = createRedis(loadServiceConfig());
     const channel = revocationChannel(db.schema);
     const tenants = createTenantStore();
@@ -54,7 +54,7 @@ describe("loraplex keys (real process)", () => {
   afterAll(async () => {
     await auth.close();
     await redis.quit();
-    await db.drop();
+    await db.cleanup();
   });
 
   it("creates a key that the router accepts, lists it and revokes it everywhere", async () => {

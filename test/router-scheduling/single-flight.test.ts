@@ -8,8 +8,14 @@ import { createLogger } from "../../core/log.ts";
 import { createRedis } from "../../core/redis.ts";
 import { createS3Client } from "../../core/s3.ts";
 import { createPools, type Pools } from "../../router/scheduling/pools.ts";
+import {
+  agentLoadCalls,
+  type FleetReplica,
+  scrapeCounter,
+  startReplica,
+  uploadAdapter,
+} from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
-import { agentLoadCalls, type FleetReplica, scrapeCounter, startReplica, uploadAdapter } from "./fleet.ts";
 
 const POOL = "loraplex-system/shared";
 

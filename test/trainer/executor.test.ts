@@ -19,7 +19,7 @@ import { createKubeClient, KubeApiError, type KubeClient, loadKubeConfig } from 
 import { type KubeObject, R } from "../../kube/types.ts";
 import { JOBS } from "../../trainer/job-manifest.ts";
 import { bullConnection, QUEUE_NAME } from "../../trainer/queue.ts";
-import { MODEL, type Stack, startStack, until } from "../router/stack.ts";
+import { MODEL, type Stack, startStack, until } from "../router/harness.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 

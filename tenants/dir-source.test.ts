@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { parseTenant } from "../../core/tenant.ts";
-import { loadTenantDir, startDirTenantSource } from "../../tenants/dir-source.ts";
-import { createTenantStore, type TenantSource } from "../../tenants/tenant-store.ts";
+import { parseTenant } from "../core/tenant.ts";
+import { loadTenantDir, startDirTenantSource } from "./dir-source.ts";
+import { createTenantStore, type TenantSource } from "./tenant-store.ts";
 
 const tenantYaml = (name: string, extra = "") => `apiVersion: loraplex.io/v1alpha1
 kind: Tenant

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import pg from "pg";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
-import { type FleetReplica, MODEL, startReplica } from "../router-scheduling/fleet.ts";
-import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import type { Proc } from "../support/process.ts";
+import { type FleetReplica, MODEL, startReplica, startRouterProcess } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
 
 export { MODEL };
@@ -59,19 +59,13 @@ export async function startMeteredStack(opts: {
     const procs: Proc[] = [];
     const urls: string[] = [];
     for (let i = 0; i < opts.routers; i++) {
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
-      const args = [
-        "router",
-        "--port",
-        String(port),
-        "--tenants-dir",
-        dir,
-        "--engines",
-        `loraplex-system/shared=${replica.flag}`,
-      ];
-      args.push("--db-schema", schema, "--health-interval-ms", "200");
-      const proc = await startLoraplex(args, { readyUrl: `${url}/readyz`, env, name: `router-${i}` });
+      const { proc, url } = await startRouterProcess({
+        tenantsDir: dir,
+        engines: `loraplex-system/shared=${replica.flag}`,
+        dbSchema: schema,
+        env,
+        name: `router-${i}`,
+      });
       cleanup.push(() => proc.stop());
       procs.push(proc);
       urls.push(url);
