@@ -15,7 +15,7 @@ import { loadServiceConfig } from "../core/config.ts";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE } from "../core/peft.ts";
 import { createS3Client } from "../core/s3.ts";
 import { adapterPrefix, loraName } from "../core/storage-layout.ts";
-import { startDedicatedRedis } from "../test/metering/dedicated-servers.ts";
+import { startDedicatedRedis } from "../test/support/throwaway-servers.ts";
 import { freePort } from "../test/support/process.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
