@@ -47,9 +47,12 @@ export async function runRouter(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  // One access-log line per request: written asynchronously so a busy router coalesces lines
-  // into few writes instead of one blocking write per request; flushed before exit.
-  const out = pino.destination({ dest: 1, sync: false });
+  // One access-log line per request: written asynchronously, and held until 16 KiB have gathered
+  // (or a second has passed) so a busy router writes its log in a few large writes instead of a
+  // write per request; flushed before exit.
+  const out = pino.destination({ dest: 1, sync: false, minLength: 16_384 });
+  const flusher = setInterval(() => out.flush(), 1_000);
+  flusher.unref();
   const logger = pino(
     { name: "router", level: process.env.LOG_LEVEL ?? "info", base: { component: "router" } },
     out,
@@ -60,6 +63,7 @@ export async function runRouter(argv: string[]): Promise<number> {
     router = await createRouter({ ...flags.options, logger });
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, "router failed to start");
+    clearInterval(flusher);
     out.flushSync();
     return 1;
   }
@@ -71,6 +75,7 @@ export async function runRouter(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  clearInterval(flusher);
   out.flushSync();
   return 0;
 }
