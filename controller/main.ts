@@ -6,10 +6,10 @@ import { createPgPool } from "../core/db.ts";
 import { createLogger } from "../core/log.ts";
 import { migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import { createS3Client } from "../core/s3.ts";
 import { createKubeClient, loadKubeConfig } from "../kube/client.ts";
 import { eraseTenantData } from "../metering/erasure.ts";
-import { createKeySpace } from "../metering/redis-keys.ts";
 import { startHealthServer } from "./health.ts";
 import { createLeaderElector, validateLeaderTimings } from "./leader-election.ts";
 import { runManager } from "./manager.ts";
@@ -50,7 +50,7 @@ async function runController(
   // Erasure deletes from every tenant table, so they must exist even where no router has run yet.
   await migrate(pg, { schema, log });
   const redis = createRedis(env);
-  const keys = createKeySpace(schema ? `loraplex:${schema}:` : "loraplex:");
+  const keys = createKeySpace({ schema });
   const s3 = createS3Client(env);
   const eraser = createTenantEraser({
     client,

@@ -4,13 +4,14 @@
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { createKeyStore, revocationChannel } from "../api-keys/api-keys.ts";
+import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
@@ -106,6 +107,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     // event-loop turn, a busy router writes to Redis a few times per turn, not three times per request.
     const redis = createRedis(cfg, { autoPipelining: true });
     cleanups.push(() => redis.quit());
+    const redisKeys = createKeySpace({ schema });
     const tenants = await startTenants(opts, logger);
     cleanups.push(() => tenants.close());
     const pools = await createPools({
@@ -114,6 +116,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       systemNamespace,
       healthIntervalMs: opts.healthIntervalMs,
       redis,
+      keys: redisKeys,
       logger,
     });
     cleanups.push(() => pools.close());
@@ -128,7 +131,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     watchPools();
     cleanups.push(async () => tenants.store.onChange(watchPools)());
 
-    const channel = revocationChannel(schema);
+    const channel = redisKeys.keyRevocations();
     const keys = createKeyStore({ pool: db, secret: keySecret, redis, channel });
     const auth = createAuthenticator({ keys, tenants: tenants.store, redis, channel, log: logger });
     cleanups.push(() => auth.close());

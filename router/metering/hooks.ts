@@ -6,6 +6,7 @@
 import type { Redis } from "ioredis";
 import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import type { KeySpace } from "../../core/redis-keys.ts";
 import type { EarlyRejection, Hooks, Outcome, RequestContext } from "../../core/request-context.ts";
 import { createAdmission, RedisUnavailable } from "../../metering/admission.ts";
 import type { AlertSink } from "../../metering/alerts.ts";
@@ -28,7 +29,6 @@ import {
   type PricedModel,
   type PriceTable,
 } from "../../metering/prices.ts";
-import type { KeySpace } from "../../metering/redis-keys.ts";
 import type { Spool } from "../../metering/spool.ts";
 import { buildUsageEvent } from "../../metering/usage-events.ts";
 

@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import type { AgentInventory, LoadRequest, LoadResult } from "../../agent-api/types.ts";
 import { ApiError, isAgentErrorCode } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { createKeySpace, type KeySpace } from "../../core/redis-keys.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
 import { markResident, type ReplicaState } from "./replica-state.ts";
 
@@ -31,7 +32,8 @@ export type AdapterLoaderOptions = {
   /** How long a caller waits for another router's load before giving up with a 503. */
   waitTimeoutMs?: number;
   pollMs?: number;
-  keyPrefix?: string;
+  /** Names the lock; default: the schema-less deployment's key space. */
+  keys?: KeySpace;
 };
 
 export type AdapterLoader = {
@@ -77,7 +79,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
   const lockTtlMs = opts.lockTtlMs ?? 30_000;
   const waitTimeoutMs = opts.waitTimeoutMs ?? 120_000;
   const pollMs = opts.pollMs ?? 25;
-  const keyPrefix = opts.keyPrefix ?? "loraplex:adapter-load:";
+  const keys = opts.keys ?? createKeySpace();
   const flights = new Map<string, Promise<EnsureResult>>();
   const log = opts.logger;
 
@@ -117,7 +119,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
     tenant: string,
     adapter: ResolvedAdapter,
   ): Promise<void> {
-    const key = `${keyPrefix}${replica.id}:${adapter.loraName}`;
+    const key = keys.adapterLoadLock(replica.id, adapter.loraName);
     const token = randomUUID();
     const deadline = Date.now() + waitTimeoutMs;
     for (;;) {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import type { Proc } from "../support/process.ts";
 import { type FleetReplica, MODEL, startReplica, startRouterProcess } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
@@ -48,7 +49,9 @@ export async function startMeteredStack(opts: {
       const admin = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
       const redis = createRedis(cfg);
-      await deleteKeysMatching(redis, `loraplex:${schema}:*`).finally(() => redis.disconnect());
+      await deleteKeysMatching(redis, `${createKeySpace({ schema }).prefix}*`).finally(() =>
+        redis.disconnect(),
+      );
     });
     const env = {
       LORAPLEX_DEV_SECRETS: "1",

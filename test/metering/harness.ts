@@ -5,9 +5,9 @@ import type { Redis } from "ioredis";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
+import { createKeySpace, type KeySpace } from "../../core/redis-keys.ts";
 import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import { parseTenant, type Tenant } from "../../core/tenant.ts";
-import { createKeySpace, type KeySpace } from "../../metering/redis-keys.ts";
 import { uniqueName } from "../support/unique.ts";
 
 export const log = createLogger("metering-test", "silent");
@@ -62,7 +62,7 @@ export function testRedis(name: string): TestRedis {
   const redis = createRedis(loadServiceConfig());
   return {
     redis,
-    keys: createKeySpace(prefix),
+    keys: createKeySpace({ prefix }),
     prefix,
     async cleanup() {
       await deleteKeysMatching(redis, `${prefix}*`);

@@ -6,8 +6,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { periodsAt } from "../../metering/budget.ts";
-import { createKeySpace } from "../../metering/redis-keys.ts";
 import { uniqueName } from "../support/unique.ts";
 import { type MeteredStack, MODEL, PRICE, startMeteredStack, tenantYaml } from "./harness-routers.ts";
 
@@ -80,7 +80,7 @@ describe("metering through two real router processes sharing Redis and Postgres"
       options: `-c search_path=${stack.schema}`,
     });
     try {
-      const keys = createKeySpace(`loraplex:${stack.schema}:`);
+      const keys = createKeySpace({ schema: stack.schema });
       const dayKey = keys.dayBudget(tenant, periodsAt(Date.now()).day);
       // Settlement runs after each response; wait until no reservation is left open.
       for (let i = 0; i < 400 && Number((await redis.hget(dayKey, "resv")) ?? 0) !== 0; i++) await sleep(50);

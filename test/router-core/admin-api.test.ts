@@ -5,11 +5,12 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createKeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
+import { createKeyStore } from "../../api-keys/api-keys.ts";
 import { loadAdminToken } from "../../api-keys/secrets.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { createAdminRouter } from "../../router/api/admin.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
@@ -52,7 +53,7 @@ describe("admin API", () => {
   beforeAll(async () => {
     db = await testDb("rc_admin");
     redis = createRedis(loadServiceConfig());
-    const channel = revocationChannel(db.schema);
+    const channel = createKeySpace({ schema: db.schema }).keyRevocations();
     const keys = createKeyStore({
       pool: db.pool,
       secret: "admin-test-secret-0123456789abcdefghij",

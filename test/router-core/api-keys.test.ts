@@ -2,10 +2,11 @@
 // revocation seen by another router's authenticator through pub/sub, and the 401 answers.
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createKeyStore, type KeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
+import { createKeyStore, type KeyStore } from "../../api-keys/api-keys.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { loraName } from "../../core/storage-layout.ts";
 import { listModels } from "../../router/api/models.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
@@ -62,7 +63,7 @@ describe("API keys (real Postgres + Redis)", () => {
 
   beforeAll(async () => {
     db = await testDb("rc_keys");
-    channel = revocationChannel(db.schema);
+    channel = createKeySpace({ schema: db.schema }).keyRevocations();
     redis = createRedis(loadServiceConfig());
     keys = createKeyStore({ pool: db.pool, secret: SECRET, redis, channel });
     tenants = createTenantStore();

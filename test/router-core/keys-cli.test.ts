@@ -4,9 +4,10 @@ import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createKeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
+import { createKeyStore } from "../../api-keys/api-keys.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { loadTenantDir } from "../../tenants/dir-source.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
@@ -37,7 +38,7 @@ describe("loraplex keys (real process)", () => {
   beforeAll(async () => {
     db = await testDb("rc_cli");
     redis = createRedis(loadServiceConfig());
-    const channel = revocationChannel(db.schema);
+    const channel = createKeySpace({ schema: db.schema }).keyRevocations();
     const tenants = createTenantStore();
     const samples = await loadTenantDir("manifests/samples");
     tenants.replaceAll(samples.tenants, samples.problems);
