@@ -48,10 +48,10 @@ export async function runRouter(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  // One access-log line per request: written asynchronously, and held until 16 KiB have gathered
+  // One access-log line per request: written asynchronously, and held until 8 KiB have gathered
   // (or a second has passed) so a busy router writes its log in a few large writes instead of a
   // write per request; flushed before exit.
-  const out = pino.destination({ dest: 1, sync: false, minLength: 16_384 });
+  const out = pino.destination({ dest: 1, sync: false, minLength: 8_192 });
   const flusher = setInterval(() => out.flush(), 1_000);
   flusher.unref();
   const logger = pino(
