@@ -15,8 +15,8 @@ import { loadServiceConfig } from "../core/config.ts";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE } from "../core/peft.ts";
 import { createS3Client } from "../core/s3.ts";
 import { adapterPrefix, loraName } from "../core/storage-layout.ts";
-import { startDedicatedRedis } from "../test/support/throwaway-servers.ts";
 import { freePort } from "../test/support/process.ts";
+import { startDedicatedRedis } from "../test/support/throwaway-servers.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const MODEL = "bench-llama-8b";
@@ -153,7 +153,7 @@ spec:
       const child = loraplex(args, env, logFile);
       const url = `http://127.0.0.1:${port}`;
       pids.set(url, child.pid!);
-      await waitOk(`${url}/readyz`);
+      await waitOk(`${url}/readyz`, child);
       return { url, logFile };
     };
     // One after another: the first one migrates the shared schema.
@@ -218,9 +218,13 @@ async function uploadAdapter(cfg: ReturnType<typeof loadServiceConfig>, tenant: 
   s3.destroy();
 }
 
-async function waitOk(url: string): Promise<void> {
+/** Waits for `url` to answer 2xx; gives up at once if the process that should serve it exited. */
+async function waitOk(url: string, child?: ChildProcess): Promise<void> {
   for (let i = 0; i < 600; i++) {
     if ((await fetch(url).catch(() => undefined))?.ok) return;
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`the process behind ${url} exited (${child.exitCode ?? child.signalCode})`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not become ready`);

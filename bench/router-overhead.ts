@@ -139,6 +139,7 @@ try {
   const logBytes = stack.logFiles.reduce((n, f) => n + statSync(f).size, 0);
   const ratios = ratiosOf(results);
   printTargets(ratios);
+  printMarkdown(results);
   const command = `node bench/router-overhead.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
   console.log(
     `\nrouter info logs: ${(logBytes / Math.max(1, requestsThroughRouter)).toFixed(0)} bytes per request, to files` +
@@ -233,6 +234,37 @@ function printTargets(ratios: Ratios): void {
         .join(", ")}`,
     );
   }
+}
+
+/** The README's table: one row per target and mode, added latency at each rate, max req/s. */
+function printMarkdown(res: Record<string, ModeResult>): void {
+  const head = ["target", "mode"];
+  for (const rate of RATES) head.push(`added p50 / p99 ms @${rate}/s`);
+  head.push(`max req/s (c=${CONCURRENCY})`, "CPU ms/req", "max req/s vs bare proxy");
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const [mode, r] of Object.entries(res)) {
+    const bare = r.maxRps["bare-proxy"]?.rps;
+    for (const [name, m] of Object.entries(r.maxRps)) {
+      const cells = [name, mode];
+      for (const rate of RATES) {
+        const l = r.latency[String(rate)]?.[name];
+        cells.push(
+          !l
+            ? "–"
+            : name === "direct"
+              ? `(${f(l.p50)} / ${f(l.p99)} total)`
+              : `${f(l.addedP50)} / ${f(l.addedP99)}`,
+        );
+      }
+      cells.push(
+        m.rps.toFixed(0),
+        m.cpuMsPerRequest.toFixed(2),
+        bare ? `${((100 * m.rps) / bare).toFixed(0)} %` : "–",
+      );
+      lines.push(`| ${cells.join(" | ")} |`);
+    }
+  }
+  console.log(`\nmarkdown:\n${lines.join("\n")}`);
 }
 
 function roundAll(v: unknown): unknown {
