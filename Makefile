@@ -9,7 +9,7 @@ endif
 export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
 export KUBECONFIG ?= $(CURDIR)/.loraplex/kubeconfig
 
-.PHONY: help deps typecheck lint layers format test test-unit services-up services-down services-status cluster-up cluster-down cluster-status
+.PHONY: help deps typecheck lint layers deadcode format test test-unit services-up services-down services-status cluster-up cluster-down cluster-status
 
 help:
 	@echo "make demo            start a local router + engine simulators, walk through them with the openai client, stop"
@@ -17,6 +17,7 @@ help:
 	@echo "make test            typecheck + lint + layering + every test (starts services and a test control plane)"
 	@echo "make test-unit       the unit tests only (next to the code; no server, no process)"
 	@echo "make layers          fail on a component importing another component, or an import cycle"
+	@echo "make deadcode        fail on an export, file or dependency nothing uses (knip)"
 	@echo "make services-up     start PostgreSQL, Redis and the S3 server on loopback"
 	@echo "make services-down   stop them"
 	@echo "make cluster-up      start the Kubernetes test control plane, kubeconfig in .loraplex/kubeconfig"
@@ -44,6 +45,10 @@ lint: deps
 layers: deps
 	depcruise --config .dependency-cruiser.cjs .
 
+# Exports nobody imports, files nothing reaches, unused dependencies (knip.jsonc).
+deadcode: deps
+	knip
+
 format: deps
 	biome check --write .
 
@@ -53,6 +58,7 @@ test: deps
 	tsc --noEmit
 	biome check .
 	depcruise --config .dependency-cruiser.cjs .
+	knip
 	node scripts/gen-crds.ts --check
 	node scripts/test-summary.ts vitest run
 

@@ -50,7 +50,7 @@ export type KeyStoreDeps = {
   channel?: string;
 };
 
-export function parseKey(presented: string): { prefix: string } | null {
+function parseKey(presented: string): { prefix: string } | null {
   const m = KEY_FORMAT.exec(presented);
   return m ? { prefix: m[1]! } : null;
 }

@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from "node:crypto";
 
 const MIN_LENGTH = 32;
 const DEV_KEY_SECRET = "loraplex-development-key-secret-never-use-in-production";
-export const DEV_SECRETS_ENV = "LORAPLEX_DEV_SECRETS";
+const DEV_SECRETS_ENV = "LORAPLEX_DEV_SECRETS";
 
 export type SecretOptions = {
   /** Allow the development fallback; default: LORAPLEX_DEV_SECRETS=1 in the environment. */

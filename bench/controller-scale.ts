@@ -76,7 +76,7 @@ const cluster = await startTestCluster({
   port: 58443,
   etcdPort: 58379,
 });
-const admin = await adminClient(cluster.kubeconfigPath);
+const admin = adminClient(cluster.kubeconfigPath);
 let controller: Awaited<ReturnType<typeof startLoraplex>> | undefined;
 try {
   await installCrdsAndRoles(admin);
@@ -217,6 +217,5 @@ try {
   process.exitCode = 1;
 } finally {
   await controller?.stop();
-  await admin.close();
   await cluster.stop();
 }

@@ -12,7 +12,7 @@ export const AGENT_PORT = 8001;
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-export const AgentSettings = z
+const AgentSettings = z
   .object({
     image: z
       .string()

@@ -4,7 +4,7 @@
 // - with allowClientSystemPrompt: false, any client 'system' or 'developer' message is refused
 //   with a 400 that says so (param 'messages') instead of being dropped silently;
 // - max_tokens / max_completion_tokens are capped at maxOutputTokens, and set to it when absent
-//   (completions: to min(16, cap), keeping the API's default of 16);
+//   (completions: to min(16, cap), keeping the API's default of 16, and always sent upstream);
 // - cache_salt is always the tenant's own (see cacheSaltFor); a client's value is overwritten.
 import { createHmac } from "node:crypto";
 import { deriveKey } from "../api-keys/secrets.ts";
@@ -15,14 +15,13 @@ import type { ChatBody, CompletionBody } from "./validate-body.ts";
 export {
   type ChatBody,
   type CompletionBody,
-  type EmbeddingBody,
   validateChatBody,
   validateCompletionBody,
   validateEmbeddingBody,
 } from "./validate-body.ts";
 
 /** OpenAI's (and vLLM's) default max_tokens for /v1/completions. */
-export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
+const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 
 export type PolicyResult<T> = {
   /** The same object, changed in place. */
@@ -65,12 +64,15 @@ export function applyCompletionPolicy(
   tenant: Tenant,
   body: CompletionBody,
   cacheSalt?: string,
-): PolicyResult<CompletionBody> {
+): PolicyResult<CompletionBody> & { maxOutputTokens: number } {
   const { systemPrompt, maxOutputTokens: cap } = tenant.spec.policy;
   if (systemPrompt) body.prompt = prefixPrompt(body.prompt, `${systemPrompt}\n\n`);
   const asked = body.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS;
   const effective = cap === undefined ? asked : Math.min(asked, cap);
-  if (cap !== undefined || body.max_tokens != null) body.max_tokens = effective;
+  // Always explicit: what is reserved against limits and caps is then what the engine may
+  // generate, whatever its own default (vLLM's is 16; an engine that defaults to the context
+  // length would otherwise generate far more than was reserved).
+  body.max_tokens = effective;
   if (cacheSalt !== undefined) body.cache_salt = cacheSalt;
   return { body, maxOutputTokens: effective };
 }

@@ -101,7 +101,6 @@ export const EmbeddingBody = z.looseObject({
 });
 
 export type ChatBody = z.infer<typeof ChatBody>;
-export type ChatMessage = z.infer<typeof Message>;
 export type CompletionBody = z.infer<typeof CompletionBody>;
 export type EmbeddingBody = z.infer<typeof EmbeddingBody>;
 

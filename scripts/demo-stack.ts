@@ -250,8 +250,8 @@ function launch(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc
     out += b.toString();
     if (out.length > 1_000_000) out = out.slice(-500_000);
   };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   const exited = new Promise<void>((r) => child.once("exit", () => file.end(() => r())));
   return { name, child, exited, output: () => out };
 }

@@ -8,16 +8,14 @@ import type { Logger } from "../core/log.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { fineTunedModelName, type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
-import type { KubeObject } from "../kube/types.ts";
+import { type KubeObject, R } from "../kube/types.ts";
 import {
   buildJobManifest,
   FINE_TUNE_LABEL,
   fineTuneResourceName,
-  JOBS,
   type JobPlacement,
   jobOutcome,
   namespaceFor,
-  PODS,
 } from "./job-manifest.ts";
 import { recordProgress } from "./progress.ts";
 import { publishFineTune } from "./register-adapter.ts";
@@ -43,7 +41,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
   const finished = () => o.onFinished?.();
 
   async function deleteJob(namespace: string, name: string) {
-    await o.kube.delete(JOBS, name, namespace, { propagationPolicy: "Background" });
+    await o.kube.delete(R.jobs, name, namespace, "Background");
   }
 
   async function lastRecordedStep(tenant: string, jobId: string): Promise<number> {
@@ -63,7 +61,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
     model: string,
     last: number,
   ) {
-    const pods = await o.kube.list<KubeObject>(PODS, { namespace, labelSelector: `job-name=${jobName}` });
+    const pods = await o.kube.list<KubeObject>(R.pods, { namespace, labelSelector: `job-name=${jobName}` });
     let step = last;
     for (const pod of pods.items) {
       const text = await o.podLog(namespace, pod.metadata.name ?? "").catch(() => undefined);
@@ -109,7 +107,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
       return finished();
     }
     try {
-      await o.kube.create(JOBS, buildJobManifest(tenant, job, o.placement));
+      await o.kube.create(R.jobs, buildJobManifest(tenant, job, o.placement));
       o.logger.info({ tenant: task.tenant, jobId, namespace, job: jobName }, "training Job created");
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 409)) throw err;
@@ -127,7 +125,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
         if (now?.status === "cancelled") await deleteJob(namespace, jobName);
         return finished();
       }
-      const k = await o.kube.get<KubeObject>(JOBS, jobName, namespace);
+      const k = await o.kube.get<KubeObject>(R.jobs, jobName, namespace);
       if (!k || k.metadata.labels?.[FINE_TUNE_LABEL] !== jobId) {
         const message = `the Kubernetes Job ${namespace}/${jobName} disappeared before it finished`;
         await o.jobs.finishJob(task.tenant, jobId, {

@@ -41,7 +41,7 @@ export type LocalExecutorOptions = {
   onFinished?(): void;
 };
 
-export function venvMissingMessage(python: string): string {
+function venvMissingMessage(python: string): string {
   return (
     `local training is not enabled: no Python training environment at ${python}. ` +
     "Install it with `make trainer-selftest` (or `bash scripts/trainer-env.sh`), then submit the fine-tune again."

@@ -7,18 +7,8 @@
 import { adapterPrefix, fileKey } from "../core/storage-layout.ts";
 import type { Tenant } from "../core/tenant.ts";
 import type { JobObject } from "../fine-tuning/jobs-store.ts";
-import type { KubeObject, ResourceType } from "../kube/types.ts";
+import { type KubeObject, TENANT_LABEL } from "../kube/types.ts";
 
-export const JOBS: ResourceType = {
-  group: "batch",
-  version: "v1",
-  plural: "jobs",
-  kind: "Job",
-  namespaced: true,
-};
-export const PODS: ResourceType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
-
-export const TENANT_LABEL = "loraplex.io/tenant";
 export const FINE_TUNE_LABEL = "loraplex.io/fine-tune";
 
 export type JobPlacement = {

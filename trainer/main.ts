@@ -11,7 +11,8 @@ import { createLogger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createS3Client } from "../core/s3.ts";
 import { createJobsStore } from "../fine-tuning/jobs-store.ts";
-import { createKubeClient, loadKubeConfig } from "../kube/client.ts";
+import { createKubeClient } from "../kube/client.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore } from "../tenants/tenant-store.ts";
@@ -136,7 +137,7 @@ async function runTrainer(argv: string[]): Promise<number> {
     await migrate(pool, { schema, log: logger });
     const store = createTenantStore({ log: logger });
     // Local mode touches no cluster: tenants come from --tenants-dir (checked in parse()).
-    const kc = f.executor === "kubernetes" ? loadKubeConfig(f.kubeconfig) : undefined;
+    const kc = f.executor === "kubernetes" ? loadKubeConfig({ kubeconfigPath: f.kubeconfig }) : undefined;
     const source = f.tenantsDir
       ? await startDirTenantSource({ dir: f.tenantsDir, store, log: logger })
       : await startK8sTenantSource({ kubeConfig: kc!, store, log: logger });
@@ -166,8 +167,7 @@ async function runTrainer(argv: string[]): Promise<number> {
         onFinished: () => wake(),
       });
     } else {
-      const kube = await createKubeClient(kc!, { fieldManager: "loraplex-trainer" });
-      cleanups.push(() => kube.close());
+      const kube = createKubeClient(kc!, { fieldManager: "loraplex-trainer" });
       const core = kc!.makeApiClient(CoreV1Api);
       executor = createK8sExecutor({
         kube,

@@ -19,7 +19,7 @@ import { type UsageEvent, uuidv7 } from "../metering/usage-events.ts";
 import { createUsageStore } from "../metering/usage-store.ts";
 import { ADAPTER_VERSION } from "./job-manifest.ts";
 
-export const FINE_TUNE_ENDPOINT = "fine_tuning.jobs";
+const FINE_TUNE_ENDPOINT = "fine_tuning.jobs";
 
 export type FineTuneMeterDeps = {
   pool: pg.Pool;
@@ -68,7 +68,7 @@ return 1
 export const trainedTokensOf = (fileBytes: number, epochs: number) =>
   Math.ceil(fileBytes / 4) * Math.max(1, epochs);
 
-export function fineTuneCost(prices: PriceTable, trainedTokens: number, gpuSeconds: number) {
+function fineTuneCost(prices: PriceTable, trainedTokens: number, gpuSeconds: number) {
   const p = prices.fineTuning;
   const tokensMicro = p ? Math.ceil(trainedTokens * p.per1kTrainedTokens * 1000 - 1e-9) : 0;
   const gpuMicro = p ? Math.ceil((gpuSeconds / 3600) * p.perGpuHour * 1_000_000 - 1e-9) : 0;

@@ -11,7 +11,7 @@ import { renderPodDisruptionBudget } from "./render-pdb.ts";
 import { renderService } from "./render-service.ts";
 
 /** Pools this controller instance is responsible for: its tenants' pools and the system namespace's. */
-export function ownsPool(ctx: Ctx, mp: ModelPoolObject): boolean {
+function ownsPool(ctx: Ctx, mp: ModelPoolObject): boolean {
   const tenant = mp.metadata.labels?.[TENANT_LABEL];
   if (tenant) return ctx.caches.tenants.get(tenant) !== undefined;
   return mp.metadata.namespace === ctx.config.systemNamespace;

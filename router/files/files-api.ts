@@ -8,7 +8,7 @@ import type { Tenant } from "../../core/tenant.ts";
 import type { FilesStore } from "./files-store.ts";
 import { validateChatJsonl } from "./jsonl-validate.ts";
 
-export const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
 // Room for the multipart envelope (boundaries, part headers, the purpose field).
 const ENVELOPE_BYTES = 64 * 1024;
 const PURPOSES = ["fine-tune"];
@@ -34,7 +34,7 @@ export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler:
   };
 }
 
-export const fileNotFound = (id: string, param = "file_id") =>
+const fileNotFound = (id: string, param = "file_id") =>
   new ApiError(404, `No such File object: ${id}`, { code: "file_not_found", param });
 
 export function createFilesApi(deps: FilesApiDeps): Router {

@@ -7,7 +7,7 @@ import { ApiError, invalidRequest } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { Hyperparameters, NewJob } from "../../fine-tuning/jobs-store.ts";
 
-export const DEFAULTS: Hyperparameters = {
+const DEFAULTS: Hyperparameters = {
   n_epochs: 3,
   batch_size: 8,
   learning_rate_multiplier: 1,

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from "node:http";
 import { ApiError, invalidRequest } from "../../core/errors.ts";
 
-export function tooLarge(limit: number): ApiError {
+function tooLarge(limit: number): ApiError {
   return new ApiError(413, `Request body is larger than the limit of ${limit} bytes.`, {
     code: "request_too_large",
   });

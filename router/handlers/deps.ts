@@ -7,6 +7,7 @@ import type { Tenant } from "../../core/tenant.ts";
 import type { Upstreams } from "../forward/upstreams.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
+import type { PreparedBody } from "./prepare-body.ts";
 
 export type RouterDeps = {
   /** Resolves `Authorization` to a tenant or throws ApiError 401. */
@@ -20,7 +21,7 @@ export type RouterDeps = {
     endpoint: "chat.completions" | "completions" | "embeddings",
     tenant: Tenant,
     body: Record<string, unknown>,
-  ): Record<string, unknown>;
+  ): PreparedBody;
   /** The tenant's prefix-cache salt (stable HMAC of the tenant name). */
   cacheSalt(tenant: Tenant): string;
   poolRefFor(tenant: Tenant): string;

@@ -17,8 +17,6 @@ export type EndpointSpec = {
   streamable: boolean;
 };
 
-/** Output cap assumed for reservations when neither the client nor the tenant sets one. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 const FEATURE = /^[A-Za-z0-9._:/-]{1,64}$/;
 
 export async function handleInference(
@@ -43,7 +41,7 @@ export async function handleInference(
     const raw = await readBody(req, deps.maxBodyBytes);
     const parsed = parseJsonObject(raw);
     clientModel = parsed.model;
-    const body = deps.prepareBody(spec.endpoint, auth.tenant, parsed);
+    const { body, maxOutputTokens } = deps.prepareBody(spec.endpoint, auth.tenant, parsed);
     const resolved = deps.resolveModel(auth.tenant, body.model as string);
     model = resolved.requested;
     const stream = spec.streamable && body.stream === true;
@@ -65,7 +63,7 @@ export async function handleInference(
       endUser: typeof body.user === "string" ? body.user.slice(0, 256) : undefined,
       feature: featureOf(req),
       promptTokensEstimate: Math.ceil(raw.length / 4),
-      maxOutputTokens: spec.streamable ? outputCap(body, auth.tenant.spec.policy.maxOutputTokens) : 0,
+      maxOutputTokens,
       stage: "authenticated",
       audit: undefined,
     };
@@ -204,12 +202,6 @@ function serialize(body: Record<string, unknown>): string {
   } catch {
     throw invalidRequest("The request body nests too deeply.");
   }
-}
-
-function outputCap(body: Record<string, unknown>, tenantCap: number | undefined): number {
-  const asked = body.max_completion_tokens ?? body.max_tokens;
-  if (typeof asked === "number" && asked > 0) return asked;
-  return tenantCap ?? DEFAULT_MAX_OUTPUT_TOKENS;
 }
 
 function featureOf(req: IncomingMessage): string | undefined {

@@ -2,10 +2,8 @@
 // tooling reads it: pages of time buckets, each with results per group. Every route
 // authenticates the caller's key, and every query is scoped to the caller's tenant twice: an
 // explicit WHERE and row-level security (tenant-db.ts). Also the dashboard's own reads.
-import express, { type Request, type Response, type Router } from "express";
-import type pg from "pg";
-import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
-import type { Tenant } from "../../core/tenant.ts";
+import express, { type Router } from "express";
+import { invalidRequest } from "../../core/errors.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
 import {
   bucketWindow,

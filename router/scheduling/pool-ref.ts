@@ -3,9 +3,9 @@
 import type { Tenant } from "../../core/tenant.ts";
 
 export const DEFAULT_SYSTEM_NAMESPACE = "loraplex-system";
-export const DEFAULT_SHARED_POOL = "shared";
+const DEFAULT_SHARED_POOL = "shared";
 /** The ModelPool name the controller gives a dedicated tenant's own pool. */
-export const DEDICATED_POOL = "engine";
+const DEDICATED_POOL = "engine";
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 

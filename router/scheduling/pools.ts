@@ -1,5 +1,5 @@
 // The scheduling side of the router's data path: discovery → replica state → health probes →
-// pick → adapter loading. See /tmp/router_contract.md ("Scheduling engineer exports").
+// pick → adapter loading.
 //
 // Call order per request:  const r = pools.pick(ref, lora, tried);  pools.requestStarted(r);
 //   await pools.ensureAdapter(r, tenant, adapter);  …forward…;  pools.requestFinished(r, ok).
@@ -11,9 +11,10 @@ import { type AgentClient, createAgentClient } from "../../agent-api/client.ts";
 import type { Logger } from "../../core/log.ts";
 import type { KeySpace } from "../../core/redis-keys.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
+import type { KubeOptions } from "../../kube/config.ts";
 import { type AgentApi, createAdapterLoader, type EnsureResult } from "./adapter-loader.ts";
 import type { Discovery, EngineEndpoint } from "./discovery.ts";
-import { createEndpointSliceDiscovery, type KubeOptions } from "./discovery-endpointslices.ts";
+import { createEndpointSliceDiscovery } from "./discovery-endpointslices.ts";
 import { createStaticDiscovery, staticPoolRefs } from "./discovery-static.ts";
 import { startHealthLoop } from "./health-probe.ts";
 import { parsePoolRef } from "./pool-ref.ts";

@@ -14,7 +14,7 @@ import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { type EngineSim, startEngineSim } from "../support/stack.ts";
 
 export const BASE_MODEL = "sim-llama-3.1-8b-instruct";
-export const env = loadServiceConfig();
+const env = loadServiceConfig();
 export const bucket = env.S3_BUCKET;
 
 export type Sim = EngineSim;

@@ -41,13 +41,12 @@ const template = (extra: string[] = []) =>
   helm(["template", "lpx", CHART, "--namespace", namespace, "--set", "sharedPool.enabled=true", ...extra]);
 
 beforeAll(async () => {
-  admin = await adminClient(inject("kubeconfigPath"));
+  admin = adminClient(inject("kubeconfigPath"));
   await installCrdsAndRoles(admin);
   await admin.create(R.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
 });
 afterAll(async () => {
   await admin?.delete(R.namespaces, namespace).catch(() => false);
-  await admin?.close();
 });
 
 describe("manifests", () => {

@@ -80,15 +80,9 @@ export function metricValue(metricsText: string, name: string, labels: Record<st
   return sum;
 }
 
-export function writesExceptLeases(metricsText: string): number {
-  return Object.entries(writesByResource(metricsText))
-    .filter(([r]) => r !== "leases")
-    .reduce((a, [, n]) => a + n, 0);
-}
-
 export async function setupControllerEnv(prefix: string): Promise<ControllerEnv> {
   const kubeconfigPath = inject("kubeconfigPath");
-  const admin = await adminClient(kubeconfigPath);
+  const admin = adminClient(kubeconfigPath);
   await installCrdsAndRoles(admin);
   const id = uniqueName(prefix);
   const systemNamespace = `lpx-sys-${id}`;
@@ -214,7 +208,6 @@ export async function setupControllerEnv(prefix: string): Promise<ControllerEnv>
       }
       await sa.cleanup();
       await admin.delete(R.namespaces, systemNamespace).catch(() => false);
-      await admin.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

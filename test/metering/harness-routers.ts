@@ -12,7 +12,8 @@ import { type FleetReplica, MODEL, startReplica, startRouterProcess } from "../s
 import { uniqueName } from "../support/unique.ts";
 
 export { MODEL };
-export const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
+
+const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
 /** USD per 1k tokens for the simulator's model. */
 export const PRICE = { input: 1, output: 2 };
 

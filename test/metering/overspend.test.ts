@@ -1,4 +1,4 @@
-// The budget bound of the issue, through real router processes: 200 concurrent requests at a
+// The spend-cap bound, through real router processes: 200 concurrent requests at a
 // time, split over two `loraplex router` processes sharing Redis, against one daily cap, wave
 // after wave until the cap is exhausted. Spend may exceed the cap by at most one request's
 // worst-case cost (LiteLLM overshot 6.6× with 5 concurrent requests, and N× across N pods).

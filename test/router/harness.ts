@@ -25,7 +25,7 @@ import { uniqueName } from "../support/unique.ts";
 
 export { MODEL, scrapeCounter, until } from "../support/stack.ts";
 
-export const SHARED_POOL = "loraplex-system/shared";
+const SHARED_POOL = "loraplex-system/shared";
 const ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop";
 
 export type StackOptions = {
