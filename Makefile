@@ -129,4 +129,4 @@ vllm-router: .tools/vllm-router/bin/vllm-router
 # The router beside a bare Node proxy and vllm-router, every gate on; figures in bench/results/.
 bench-router-overhead: deps
 	-$(MAKE) vllm-router
-	node bench/router-overhead.ts
+	node bench/router-overhead.ts --scale-out
