@@ -87,9 +87,3 @@ export function ownerRef(owner: KubeObject): OwnerReference {
 export function managedLabels(extra: Record<string, string>): Record<string, string> {
   return { [MANAGED_BY_LABEL]: MANAGED_BY, ...extra };
 }
-
-export function tenantNamespace(tenant: string): string {
-  return `tenant-${tenant}`;
-}
-
-export const TENANT_POOL_NAME = "engine";

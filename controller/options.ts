@@ -4,6 +4,7 @@
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
+import { DEFAULT_SYSTEM_NAMESPACE } from "../core/cluster-layout.ts";
 import type { ServiceConfig } from "../core/config.ts";
 import { intFlag } from "../core/flags.ts";
 import { DEFAULT_ENGINE_IMAGE } from "../core/model-pool.ts";
@@ -87,7 +88,7 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
     options: {
       help: { type: "boolean", short: "h" },
       kubeconfig: { type: "string" },
-      "system-namespace": { type: "string", default: "loraplex-system" },
+      "system-namespace": { type: "string", default: DEFAULT_SYSTEM_NAMESPACE },
       "tenant-selector": { type: "string" },
       workers: { type: "string", default: "8" },
       "health-host": { type: "string", default: "0.0.0.0" },

@@ -65,7 +65,7 @@ export type OpenAIErrorCode =
  * The adapter agent's codes (same JSON shape). The router passes a refusal on as
  * `adapter_<code>`, so they are part of the router's vocabulary too.
  */
-export const AGENT_ERROR_CODES = [
+const AGENT_ERROR_CODES = [
   "invalid_request",
   "invalid_source",
   "source_outside_tenant",

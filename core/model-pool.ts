@@ -90,11 +90,6 @@ export type ModelPoolSpec = z.infer<typeof ModelPoolSpec>;
 export type ModelPoolSpecInput = z.input<typeof ModelPoolSpec>;
 export type ModelPoolStatus = z.infer<typeof ModelPoolStatus>;
 
-/** The Service a pool renders; the router finds replicas through its EndpointSlices. */
-export function engineServiceName(pool: string): string {
-  return `${pool}-engine`;
-}
-
 export function parseModelPoolSpec(
   spec: unknown,
 ): { ok: true; spec: ModelPoolSpec } | { ok: false; error: string } {

@@ -18,7 +18,7 @@ import type { Tenant } from "./tenant.ts";
 
 export type Endpoint = "chat.completions" | "completions" | "embeddings";
 
-export type Stage = "authenticated" | "admitted" | "forwarded" | "settled" | "rejected";
+type Stage = "authenticated" | "admitted" | "forwarded" | "settled" | "rejected";
 
 export type ResolvedAdapter = {
   name: string;

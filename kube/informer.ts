@@ -3,6 +3,7 @@
 // change costs no API request at all; the router's Tenant and EndpointSlice sources use the same
 // cache. It never gives up: a failed list or watch is retried with capped backoff.
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import { KubeApiError, type KubeClient, type WatchEvent } from "./client.ts";
 import { apiVersionOf, type KubeObject, keyOf, objectKey, type ResourceType } from "./types.ts";
 
@@ -161,16 +162,4 @@ export function startInformer<T extends KubeObject>(opts: {
       put(obj, true);
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -1,11 +1,13 @@
 // Assembles a running router: secrets, Postgres (migrated), Redis, tenants (directory or
 // Kubernetes informer), engine pools, authentication, hooks, metrics and the HTTP server.
 // `loraplex router` calls this; tests call it directly to inject their own Hooks.
+
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
+import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "../core/cluster-layout.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
@@ -13,6 +15,7 @@ import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
 import { createKeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
+import { sleep } from "../core/sleep.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
@@ -30,7 +33,6 @@ import { startMetering } from "./metering/setup.ts";
 import { createRouterMetrics } from "./metrics.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
-import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "./scheduling/pool-ref.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
 
@@ -231,7 +233,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const deadline = Date.now() + graceMs;
-        while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        while (active > 0 && Date.now() < deadline) await sleep(25);
         server.closeAllConnections();
         await closed;
         await release();

@@ -3,6 +3,7 @@
 // watches Tenant resources and the pools' EndpointSlices. SIGTERM/SIGINT drain gracefully.
 import { parseArgs } from "node:util";
 import { pino } from "pino";
+import { DEFAULT_SYSTEM_NAMESPACE } from "../core/cluster-layout.ts";
 import { intFlag } from "../core/flags.ts";
 import {
   createRouter,
@@ -11,7 +12,6 @@ import {
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   type RouterOptions,
 } from "./create-router.ts";
-import { DEFAULT_SYSTEM_NAMESPACE } from "./scheduling/pool-ref.ts";
 
 export { createRouter, type RouterOptions, type RunningRouter } from "./create-router.ts";
 

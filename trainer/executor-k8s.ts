@@ -2,9 +2,11 @@
 // a retried task or one recovered from a dead worker (BullMQ stalled-job handling) picks up the
 // same Job: create-if-absent under a name derived from the fine-tune id, progress recorded from
 // the last step already stored, registration that ignores a repeat.
+
 import type { S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { fineTunedModelName, type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
@@ -150,16 +152,4 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
   }
 
   return { run };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -4,6 +4,7 @@
 // prefix: locally a Secret per tenant with an access key limited to tenants/<tenant>/; on AWS
 // the Secret is replaced by a prefix-scoped IAM role (IRSA) on a per-tenant service account.
 
+import { tenantNamespace } from "../core/cluster-layout.ts";
 import { adapterPrefix, fileKey } from "../core/storage-layout.ts";
 import type { Tenant } from "../core/tenant.ts";
 import type { JobObject } from "../fine-tuning/jobs-store.ts";
@@ -38,7 +39,7 @@ export function outputUri(bucket: string, tenant: string, jobId: string): string
 }
 
 export function namespaceFor(tenant: Tenant, trainingNamespace: string): string {
-  return tenant.spec.tier === "dedicated" ? `tenant-${tenant.metadata.name}` : trainingNamespace;
+  return tenant.spec.tier === "dedicated" ? tenantNamespace(tenant.metadata.name) : trainingNamespace;
 }
 
 export function buildJobManifest(tenant: Tenant, job: JobObject, p: JobPlacement): KubeObject {

@@ -1,11 +1,12 @@
 // Erasure of a deleted Tenant's data: its S3 prefix, its Postgres rows and its dedicated
 // namespace. The Tenant's finalizer is removed only once all three are done, so a failure keeps
 // the Tenant (and the record that erasure is owed) until a retry succeeds.
+
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { tenantPrefix } from "../../core/storage-layout.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { R } from "../../kube/types.ts";
-import { tenantNamespace } from "../context.ts";
 import type { TenantEraser } from "./eraser.ts";
 import { isTenantNamespace } from "./namespace.ts";
 

@@ -4,9 +4,9 @@
 // finalizer come off. Any failure leaves the finalizer, marks the Tenant Degraded with the
 // reason, and is retried with backoff by the work queue.
 
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { R, TENANT_FINALIZER } from "../../kube/types.ts";
 import type { Ctx, ReconcileResult, TenantObject } from "../context.ts";
-import { tenantNamespace } from "../context.ts";
 import { writeStatus } from "../status.ts";
 import { failedStatus, recordTransitions } from "./status.ts";
 

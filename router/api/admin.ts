@@ -7,10 +7,11 @@
 //                                            their keys can still be found and revoked.
 //   DELETE /admin/v1/keys/:id              → {id, object: "api_key", tenant, revoked: true, revoked_at}
 //   GET    /admin/v1/tenants               → {object: "list", data: [{name, tier, ...}], problems}
-import { createHash, timingSafeEqual } from "node:crypto";
+
 import express, { type NextFunction, type Request, type Response } from "express";
 import { z } from "zod";
 import type { KeyStore } from "../../api-keys/api-keys.ts";
+import { adminTokenMatcher } from "../../api-keys/secrets.ts";
 import { ApiError, invalidAdminToken, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { TenantName } from "../../core/tenant.ts";
@@ -31,14 +32,10 @@ export type AdminDeps = {
 
 export function createAdminRouter(deps: AdminDeps): express.Router {
   const router = express.Router();
-  const expected = digest(deps.adminToken);
+  const isAdmin = adminTokenMatcher(deps.adminToken);
 
   router.use("/admin", (req: Request, _res: Response, next: NextFunction) => {
-    const token = bearerToken(req.headers.authorization);
-    // Equal-length digests make the comparison constant-time whatever was sent.
-    if (token === undefined || !timingSafeEqual(digest(token), expected)) {
-      throw invalidAdminToken();
-    }
+    if (!isAdmin(bearerToken(req.headers.authorization))) throw invalidAdminToken();
     next();
   });
   router.use("/admin", express.json({ limit: "16kb" }));
@@ -108,10 +105,6 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   });
 
   return router;
-}
-
-function digest(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
 }
 
 function requireTenant(tenants: TenantStore, name: string): void {

@@ -3,11 +3,13 @@
 // reserves the worst-case cost; a refusal throws an ApiError after recording the rejection's
 // usage event. settle: exactly once per request, never throws, never waits: builds the usage
 // event and audit row, appends them to the spool, and settles the reservation in the background.
+
 import type { Redis } from "ioredis";
 import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import type { KeySpace } from "../../core/redis-keys.ts";
 import type { EarlyRejection, Hooks, Outcome, RequestContext } from "../../core/request-context.ts";
+import { sleep } from "../../core/sleep.ts";
 import { createAdmission, RedisUnavailable } from "../../metering/admission.ts";
 import type { AlertSink } from "../../metering/alerts.ts";
 import { buildAuditContent } from "../../metering/audit-record.ts";
@@ -144,7 +146,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
             );
             return;
           }
-          await new Promise((r) => setTimeout(r, SETTLE_RETRY_MS[i]));
+          await sleep(SETTLE_RETRY_MS[i] ?? 0);
         }
       }
     };

@@ -6,6 +6,7 @@
 //     the lock to go and then confirm residency with the agent's inventory.
 // If Redis is unreachable the loader falls back to loading without the lock: the agent itself
 // serialises loads of one name, so the worst case is a redundant "already_loaded" call.
+
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { AgentInventory, LoadRequest, LoadResult } from "../../agent-api/types.ts";
@@ -13,6 +14,7 @@ import { ApiError, isAgentErrorCode } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { createKeySpace, type KeySpace } from "../../core/redis-keys.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
+import { sleep } from "../../core/sleep.ts";
 import { markResident, type ReplicaState } from "./replica-state.ts";
 
 /** What the loader needs from the agent client (agent-api/client.ts). */
@@ -44,8 +46,6 @@ const WARM: Promise<EnsureResult> = Promise.resolve(Object.freeze({ loaded: "war
 
 const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`;
 const RENEW = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) end return 0`;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function describe(adapter: ResolvedAdapter): string {
   return `${adapter.name}@${adapter.version}`;

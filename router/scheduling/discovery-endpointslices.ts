@@ -2,13 +2,13 @@
 // of Service "<pool>-engine" in namespace <ns> — one namespaced informer per pool, never a
 // cluster-wide watch, so a same-named Service in another namespace can never leak in (GIE #1869).
 import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { engineName, parsePoolRef } from "../../core/cluster-layout.ts";
 import type { Logger } from "../../core/log.ts";
 import { createKubeClient } from "../../kube/client.ts";
 import { type KubeOptions, loadKubeConfig } from "../../kube/config.ts";
 import { type Informer, startInformer } from "../../kube/informer.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
 import type { Discovery, EngineEndpoint, OnEndpoints } from "./discovery.ts";
-import { engineServiceName, parsePoolRef } from "./pool-ref.ts";
 
 type Slice = KubeObject & V1EndpointSlice;
 
@@ -65,7 +65,7 @@ export function createEndpointSliceDiscovery(
     const existing = watched.get(poolRef);
     if (existing) return existing;
     const { namespace, name } = parsePoolRef(poolRef);
-    const service = engineServiceName(name);
+    const service = engineName(name);
     const publish = () => onEndpoints(poolRef, endpointsFromSlices(informer.list(), namespace, service));
     // Resolves at the first list, or at the first failure (the informer keeps retrying): a pool
     // the router cannot see yet must not hold up whoever waits for it.

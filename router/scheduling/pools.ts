@@ -8,6 +8,7 @@
 import type { Redis } from "ioredis";
 import { Agent as UndiciAgent } from "undici";
 import { type AgentClient, createAgentClient } from "../../agent-api/client.ts";
+import { parsePoolRef } from "../../core/cluster-layout.ts";
 import type { Logger } from "../../core/log.ts";
 import type { KeySpace } from "../../core/redis-keys.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
@@ -17,7 +18,6 @@ import type { Discovery, EngineEndpoint } from "./discovery.ts";
 import { createEndpointSliceDiscovery } from "./discovery-endpointslices.ts";
 import { createStaticDiscovery, staticPoolRefs } from "./discovery-static.ts";
 import { startHealthLoop } from "./health-probe.ts";
-import { parsePoolRef } from "./pool-ref.ts";
 import {
   markNotResident,
   newReplica,

@@ -1,10 +1,12 @@
 // One controller environment per test file: its own system namespace (with the shared
 // ModelPool), its own Tenant label (the controller's --tenant-selector), its own Postgres schema,
 // and controllers run as real `loraplex controller` processes under the least-privilege token.
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import type { Condition } from "../../core/conditions.ts";
 import type { TenantStatus } from "../../core/tenant-status.ts";
 import { KubeApiError, type KubeClient } from "../../kube/client.ts";
@@ -204,7 +206,7 @@ export async function setupControllerEnv(prefix: string): Promise<ControllerEnv>
           .catch((err) => {
             if (!(err instanceof KubeApiError && err.status === 404)) throw err;
           });
-        await admin.delete(R.namespaces, `tenant-${n}`).catch(() => false);
+        await admin.delete(R.namespaces, tenantNamespace(n)).catch(() => false);
       }
       await sa.cleanup();
       await admin.delete(R.namespaces, systemNamespace).catch(() => false);

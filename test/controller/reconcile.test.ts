@@ -1,6 +1,8 @@
 // The Tenant and ModelPool reconcile paths on the test control plane, with the controller as a
 // real process under a token bound to exactly the shipped ClusterRole.
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { createKubeClient, type KubeClient } from "../../kube/client.ts";
 import { loadKubeConfig } from "../../kube/config.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
@@ -65,7 +67,7 @@ describe("shared tier", () => {
       observedGeneration: t.metadata.generation,
     });
     expect(condition(t, "Degraded")).toMatchObject({ status: "False" });
-    expect(await get(R.namespaces, `tenant-${name}`)).toBeUndefined();
+    expect(await get(R.namespaces, tenantNamespace(name))).toBeUndefined();
   }, 120_000);
 
   it("is not Ready while its pool does not exist, and becomes Ready when the pool appears", async () => {
@@ -108,7 +110,7 @@ describe("dedicated tier", () => {
 
   beforeAll(async () => {
     name = env.tenantName("ded");
-    ns = `tenant-${name}`;
+    ns = tenantNamespace(name);
     await env.createTenant(name, {
       tier: "dedicated",
       models: [MODEL],
@@ -264,7 +266,7 @@ describe("dedicated tier", () => {
 describe("tier changes", () => {
   it("moves a tenant shared → dedicated → shared, leaving no dedicated objects behind", async () => {
     const name = env.tenantName("tier");
-    const ns = `tenant-${name}`;
+    const ns = tenantNamespace(name);
     await env.createTenant(name, { tier: "shared", models: [MODEL] });
     await env.waitTenant(name, "Ready (shared)", (t) => isReady(t) && t.status?.tier === "shared");
 

@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
+import { DEDICATED_POOL, formatPoolRef, tenantNamespace } from "../../core/cluster-layout.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import type { Hooks } from "../../core/request-context.ts";
@@ -99,7 +100,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const r of dedicated) cleanup.push(() => r.stop());
     const engines = [
       `${SHARED_POOL}=${shared.map((r) => r.flag).join(",")}`,
-      dedicated.length ? `tenant-${globex}/engine=${dedicated.map((r) => r.flag).join(",")}` : "",
+      dedicated.length
+        ? `${formatPoolRef({ namespace: tenantNamespace(globex), name: DEDICATED_POOL })}=${dedicated.map((r) => r.flag).join(",")}`
+        : "",
     ]
       .filter(Boolean)
       .join(";");
