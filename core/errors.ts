@@ -40,6 +40,7 @@ export type OpenAIErrorCode =
   | "limits_unavailable"
   // Engines and adapters
   | "no_healthy_replica"
+  | "shutting_down"
   | "engine_rejected"
   | "upstream_error"
   | "upstream_timeout"

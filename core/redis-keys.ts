@@ -33,6 +33,11 @@ export type KeySpace = {
   adapterLoadLock(replicaId: string, loraName: string): string;
   /** Pub/sub channel on which API key revocations reach every router. */
   keyRevocations(): string;
+  /**
+   * The fair-share counters of one engine pool (router/fairness): a hash, field = tenant or
+   * tenant + hashed end user. It holds numbers only and expires an hour after its last use.
+   */
+  fairCounters(poolRef: string): string;
 };
 
 export type ScopeRef = { kind: "tenant" } | { kind: "key"; id: string } | { kind: "user"; id: string };
@@ -42,7 +47,7 @@ export type ScopeRef = { kind: "tenant" } | { kind: "key"; id: string } | { kind
 // map is bounded (emptied when full) because end-user names come from clients.
 const hashed = new Map<string, string>();
 const HASHED_MAX = 10_000;
-const safe = (s: string) => {
+export const safe = (s: string): string => {
   let h = hashed.get(s);
   if (h === undefined) {
     h = createHash("sha256").update(s).digest("base64url").slice(0, 22);
@@ -73,5 +78,6 @@ export function createKeySpace(opts: KeySpaceOptions = {}): KeySpace {
     spool: () => `${prefix}usage:spool`,
     adapterLoadLock: (replicaId, loraName) => `${prefix}adapter-load:${replicaId}:${loraName}`,
     keyRevocations: () => `${prefix}keys:revoked`,
+    fairCounters: (poolRef) => `${prefix}fair:${poolRef}`,
   };
 }

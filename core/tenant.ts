@@ -79,6 +79,46 @@ const Audit = z
   })
   .strict();
 
+/** Defaults of the fair queue in front of a shared pool (router/fairness). */
+const DEFAULT_QUEUE_DEPTH = 64;
+const DEFAULT_QUEUE_WAIT_SECONDS = 30;
+
+/**
+ * Noisy-neighbour protection: when a shared pool is saturated, requests wait in a queue per
+ * tenant (or per end user) and the router dispatches by weighted token service (VTC).
+ */
+const Fairness = z
+  .object({
+    weight: z
+      .number()
+      .min(0.01)
+      .max(100)
+      .default(1)
+      .describe(
+        "Share of a saturated pool relative to other tenants (2 = twice a weight-1 tenant's service)",
+      ),
+    perUser: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Queue per end user (the request's `user` field): each user is its own fairness key with the tenant's weight",
+      ),
+    maxQueueDepth: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000)
+      .default(DEFAULT_QUEUE_DEPTH)
+      .describe("Requests that may wait per queue while the pool is saturated; more → 429"),
+    maxQueueWaitSeconds: z
+      .number()
+      .min(0.1)
+      .max(600)
+      .default(DEFAULT_QUEUE_WAIT_SECONDS)
+      .describe("Longest a request waits in the queue before a 429"),
+  })
+  .strict();
+
 export const Toleration = z
   .object({
     key: z.string().optional(),
@@ -154,6 +194,12 @@ export const TenantSpec = z
     policy: Policy.default({ allowClientSystemPrompt: true }),
     limits: Limits.optional(),
     audit: Audit.default({ mode: "hashes", retentionDays: 90 }),
+    fairness: Fairness.default({
+      weight: 1,
+      perUser: false,
+      maxQueueDepth: DEFAULT_QUEUE_DEPTH,
+      maxQueueWaitSeconds: DEFAULT_QUEUE_WAIT_SECONDS,
+    }),
     dedicated: Dedicated.optional(),
     storage: Storage.optional(),
   })
@@ -210,6 +256,7 @@ export const Tenant = z
 
 export type TenantSpec = z.infer<typeof TenantSpec>;
 export type AdapterRef = z.infer<typeof AdapterRef>;
+export type Fairness = z.infer<typeof Fairness>;
 export type Tenant = z.infer<typeof Tenant>;
 
 /** Validates a parsed YAML/JSON document; errors name the field ("spec.adapters.0.source: ..."). */

@@ -32,6 +32,8 @@ export type UsageEvent = {
   outputCostMicro: number;
   ttftMs: number | null;
   durationMs: number;
+  /** Time waited in the router's fair queue; null when the request did not queue. */
+  queueMs?: number | null;
   status: UsageStatus;
   httpStatus: number;
   reason: string;
@@ -83,6 +85,7 @@ export function buildUsageEvent(ctx: RequestContext, outcome: Outcome, cost: Cos
     outputCostMicro: cost.outputMicro,
     ttftMs: outcome.ttftMs !== undefined && Number.isFinite(outcome.ttftMs) ? outcome.ttftMs : null,
     durationMs: Number.isFinite(outcome.durationMs) ? Math.max(0, outcome.durationMs) : 0,
+    queueMs: outcome.queueMs !== undefined && Number.isFinite(outcome.queueMs) ? outcome.queueMs : null,
     status: outcome.status,
     httpStatus: outcome.httpStatus,
     reason: clip(outcome.reason, 500),

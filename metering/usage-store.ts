@@ -33,6 +33,7 @@ const EVENT_COLUMNS = [
   ["reason", "text", "reason"],
   ["stream", "boolean", "stream"],
   ["gpu_seconds", "real", "gpuSeconds"],
+  ["queue_ms", "real", "queueMs"],
 ] as const;
 
 const COLUMNS = EVENT_COLUMNS.map(([n]) => n).join(", ");

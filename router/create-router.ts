@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import type { Registry } from "prom-client";
 import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
 import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "../core/cluster-layout.ts";
@@ -13,7 +14,7 @@ import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { createKeySpace } from "../core/redis-keys.ts";
+import { createKeySpace, type KeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
 import { sleep } from "../core/sleep.ts";
 import { loadKubeConfig } from "../kube/config.ts";
@@ -23,6 +24,9 @@ import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore, type TenantStore } from "../tenants/tenant-store.ts";
 import { createAdminRouter } from "./api/admin.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
+import { createFlowControl, type FlowControl } from "./fairness/flow-control.ts";
+import { createFairnessMetrics } from "./fairness/metrics.ts";
+import { DEFAULT_SYNC_MS, startCounterSync } from "./fairness/shared-counters.ts";
 import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
@@ -59,6 +63,12 @@ export type RouterOptions = {
   maxBodyBytes?: number;
   upstreamTimeoutMs?: number;
   healthIntervalMs?: number;
+  /** Fair queuing per tenant in front of saturated pools (default on); off = first come, first served. */
+  flowControl?: boolean;
+  /** Each engine's batch limit (vLLM --max-num-seqs); default: learned from the engines' metrics. */
+  batchLimit?: number;
+  /** How often fair-share counters are exchanged with other routers through Redis (default 250). */
+  fairSyncMs?: number;
   /** How often fine-tuned adapters registered by the trainer are re-read (default 2000). */
   fineTunedRefreshMs?: number;
   /**
@@ -117,6 +127,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       kube: opts.kube,
       systemNamespace,
       healthIntervalMs: opts.healthIntervalMs,
+      batchLimit: opts.batchLimit,
       redis,
       keys: redisKeys,
       logger,
@@ -144,6 +155,11 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     });
     cleanups.push(() => upstreams.close());
     const metrics = createRouterMetrics(() => pools.replicas());
+    const flow =
+      opts.flowControl === false
+        ? undefined
+        : startFlowControl(pools, redis, redisKeys, metrics.registry, opts, logger);
+    if (flow) cleanups.push(() => flow.close());
     // Metering (limits, caps, usage, audit, usage API, dashboard) runs when a price table is
     // configured (LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES_FILE / LORAPLEX_PRICES).
     const metering =
@@ -182,6 +198,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       cacheSalt: (tenant) => salt(tenant.metadata.name),
       poolRefFor: (tenant) => poolRefFor(tenant, systemNamespace),
       pools,
+      flow: flow?.control,
       upstreams,
       hooks,
       metrics,
@@ -246,6 +263,39 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     await release();
     throw err;
   }
+}
+
+/** Fair queues, their metrics and the counters shared with other routers through Redis. */
+function startFlowControl(
+  pools: Pools,
+  redis: Redis,
+  keys: KeySpace,
+  registry: Registry,
+  opts: RouterOptions,
+  logger: Logger,
+): { control: FlowControl; close(): Promise<void> } {
+  const holder: { control?: FlowControl } = {};
+  const all = () => holder.control?.pools() ?? [];
+  const control = createFlowControl({
+    replicas: (ref) => pools.poolReplicas(ref),
+    metrics: createFairnessMetrics(registry, all),
+  });
+  holder.control = control;
+  const sync = startCounterSync({
+    redis,
+    // Routers of one installation share counters; test suites (own schema) do not.
+    key: (poolRef) => keys.fairCounters(poolRef),
+    intervalMs: opts.fairSyncMs ?? DEFAULT_SYNC_MS,
+    pools: all,
+    logger,
+  });
+  return {
+    control,
+    async close() {
+      control.close();
+      await sync.stop();
+    },
+  };
 }
 
 export const DEFAULT_TENANTS_DIR = "manifests/samples";

@@ -28,6 +28,9 @@ const USAGE = `usage: loraplex router [options]
   --max-body-bytes N        largest accepted request body (default ${DEFAULT_MAX_BODY_BYTES}); larger → 413
   --upstream-timeout-ms N   engine headers / inter-chunk timeout (default ${DEFAULT_UPSTREAM_TIMEOUT_MS}); → 504
   --health-interval-ms N    engine/agent probe interval (default 2000)
+  --flow-control on|off     fair queuing per tenant when a pool is saturated (default on; off = FCFS)
+  --max-num-seqs N          each engine's batch limit (vLLM --max-num-seqs); default: learned from
+                            the engines' metrics the first time one queues requests
   --shutdown-grace-ms N     how long in-flight requests may finish on SIGTERM (default 10000)
 
 environment: LORAPLEX_KEY_SECRET, LORAPLEX_ADMIN_TOKEN (or LORAPLEX_DEV_SECRETS=1 for local use),
@@ -95,6 +98,8 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       "max-body-bytes": { type: "string" },
       "upstream-timeout-ms": { type: "string" },
       "health-interval-ms": { type: "string" },
+      "flow-control": { type: "string" },
+      "max-num-seqs": { type: "string" },
       "shutdown-grace-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -114,8 +119,16 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       maxBodyBytes: intFlag("--max-body-bytes", v["max-body-bytes"], { min: 1 }),
       upstreamTimeoutMs: intFlag("--upstream-timeout-ms", v["upstream-timeout-ms"], { min: 1 }),
       healthIntervalMs: intFlag("--health-interval-ms", v["health-interval-ms"], { min: 10 }),
+      flowControl: onOff(v["flow-control"], "--flow-control"),
+      batchLimit: intFlag("--max-num-seqs", v["max-num-seqs"], { min: 1 }),
     },
   };
+}
+
+function onOff(value: string | undefined, flag: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === "on" || value === "off") return value === "on";
+  throw new Error(`${flag} must be on or off, got '${value}'`);
 }
 
 export const routerCommand = {

@@ -7,6 +7,7 @@ import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import { ApiError, sendError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/request-context.ts";
+import type { FlowControl, Lane } from "../fairness/flow-control.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
 import type { Replica } from "../scheduling/replica-state.ts";
@@ -14,25 +15,30 @@ import type { ForwardJob } from "./job.ts";
 import { type Clock, overheadHeader, type Relayed, relayJson, relayStream, upstreamError } from "./relay.ts";
 import type { Upstreams } from "./upstreams.ts";
 
-export type ForwardDeps = { pools: Pools; upstreams: Upstreams; metrics: RouterMetrics };
+export type ForwardDeps = { pools: Pools; upstreams: Upstreams; metrics: RouterMetrics; flow?: FlowControl };
 
 /** `text`: the completion text, when the job asked for it and the engine answered. */
 export type Forwarded = { outcome: Outcome; overheadMs: number; text?: string };
 
 export async function forward(deps: ForwardDeps, job: ForwardJob, res: ServerResponse): Promise<Forwarded> {
   const { ctx } = job;
-  const clock: Clock = { upstreamMs: 0 };
+  const clock: Clock = { upstreamMs: 0, queuedMs: 0 };
   const abort = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
   };
   res.once("close", onClose);
   let replica: Replica | undefined;
-  const finish = ({ text, ...o }: Relayed): Forwarded => ({
-    outcome: { ...o, replica: replica?.id, durationMs: performance.now() - ctx.receivedAt },
-    overheadMs: performance.now() - ctx.receivedAt - clock.upstreamMs,
-    text,
-  });
+  const finish = ({ text, ...o }: Relayed): Forwarded => {
+    const outcome: Outcome = { ...o, replica: replica?.id, durationMs: performance.now() - ctx.receivedAt };
+    if (clock.queuedMs > 0) outcome.queueMs = clock.queuedMs;
+    if (job.fair !== undefined) deps.flow?.release(job.fair, ctx, outcome, job.outputCharged ?? 0);
+    return {
+      outcome,
+      overheadMs: performance.now() - ctx.receivedAt - clock.upstreamMs - clock.queuedMs,
+      text,
+    };
+  };
   const fail = (err: unknown, status: Outcome["status"]): Forwarded => {
     if (abort.signal.aborted) return finish(disconnected());
     const e = err instanceof ApiError ? err : upstreamError(502, "The engine replica failed.");
@@ -43,6 +49,23 @@ export async function forward(deps: ForwardDeps, job: ForwardJob, res: ServerRes
   try {
     // The client may have left while the request was being admitted.
     if (res.destroyed) return finish(disconnected());
+    if (deps.flow !== undefined) {
+      // Saturated pool: wait for a fair turn (or a 429). Otherwise this is synchronous.
+      let turn: Lane | Promise<Lane | undefined> | undefined;
+      const t = performance.now();
+      try {
+        turn = deps.flow.enter(job.poolRef, ctx, res);
+        if (turn instanceof Promise) {
+          turn = await turn;
+          clock.queuedMs = performance.now() - t;
+        }
+      } catch (err) {
+        clock.queuedMs = performance.now() - t;
+        return fail(err, "rejected");
+      }
+      if (turn === undefined) return finish(disconnected());
+      job.fair = turn;
+    }
     let exclude: Set<string> | undefined;
     let firstFailure: unknown;
     for (let attempt = 0; ; attempt++) {

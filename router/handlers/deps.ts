@@ -4,6 +4,7 @@
 import type { Logger } from "../../core/log.ts";
 import type { Authenticated, Hooks, ResolvedModel } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import type { FlowControl } from "../fairness/flow-control.ts";
 import type { Upstreams } from "../forward/upstreams.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
@@ -26,6 +27,8 @@ export type RouterDeps = {
   cacheSalt(tenant: Tenant): string;
   poolRefFor(tenant: Tenant): string;
   pools: Pools;
+  /** Fair queuing in front of saturated pools; undefined = first come, first served. */
+  flow?: FlowControl;
   upstreams: Upstreams;
   hooks: Hooks;
   metrics: RouterMetrics;

@@ -177,7 +177,7 @@ function recentRoute(deps: UsageApiDeps): Handler {
       c.query(
         `SELECT id, extract(epoch FROM ts)::bigint AS created_at, model, adapter, adapter_version, key_id, end_user,
                 feature, status, http_status, reason, prompt_tokens, completion_tokens,
-                input_cost_micro + output_cost_micro AS cost_micro, duration_ms
+                input_cost_micro + output_cost_micro AS cost_micro, duration_ms, queue_ms
          FROM usage_events WHERE tenant = $1 AND ts > now() - interval '31 days'
          ORDER BY ts DESC LIMIT $2`,
         [tenant, limit],
@@ -200,6 +200,7 @@ function recentRoute(deps: UsageApiDeps): Handler {
         output_tokens: r.completion_tokens,
         cost_usd: Number(r.cost_micro) / 1e6,
         duration_ms: Math.round(r.duration_ms),
+        queue_ms: r.queue_ms === null ? null : Math.round(r.queue_ms),
       })),
     });
   };

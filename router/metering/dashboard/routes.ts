@@ -57,6 +57,18 @@ async function summary(deps: DashboardDeps, caller: Caller) {
       [tenant, p.day, `${p.month}-01`],
     ),
   );
+  // The tenant's own waits in the fair queue over the last day (requests that never queued count
+  // as no wait in the percentiles).
+  const { rows: waits } = await withTenant(deps.pool, tenant, (c) =>
+    c.query(
+      `SELECT count(*) FILTER (WHERE queue_ms IS NOT NULL)::int AS queued, count(*)::int AS requests,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(queue_ms, 0)) AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY coalesce(queue_ms, 0)) AS p99,
+              count(*) FILTER (WHERE status = 'rejected' AND http_status = 429 AND queue_ms IS NOT NULL)::int AS refused
+       FROM usage_events WHERE tenant = $1 AND ts > now() - interval '24 hours'`,
+      [tenant],
+    ),
+  );
   // Postgres lags the spool by a batch; Redis has settled spend at once for capped tenants.
   const live = await liveSpend(deps, tenant);
   const l = caller.tenant.spec.limits;
@@ -74,6 +86,13 @@ async function summary(deps: DashboardDeps, caller: Caller) {
       max_concurrent: l?.maxConcurrent ?? null,
     },
     alert_thresholds: l?.alertThresholds ?? [],
+    queue_wait: {
+      requests: waits[0].requests,
+      queued: waits[0].queued,
+      refused: waits[0].refused,
+      p50_ms: waits[0].p50 === null ? null : Math.round(Number(waits[0].p50)),
+      p99_ms: waits[0].p99 === null ? null : Math.round(Number(waits[0].p99)),
+    },
   };
 }
 
