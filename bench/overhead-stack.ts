@@ -138,7 +138,7 @@ spec:
 
     const router = async (name: string, gates: boolean) => {
       const port = await freePort();
-      const args = ["router", "--port", String(port), "--tenants-dir", tenantsDir];
+      const args = ["router", "--port", String(port), "--metrics-port", "0", "--tenants-dir", tenantsDir];
       args.push("--engines", `loraplex-system/shared=${sim}|${agent}`, "--db-schema", schema);
       const env: NodeJS.ProcessEnv = {
         REDIS_URL: redisServer.url,

@@ -33,6 +33,8 @@ export type KeySpace = {
   adapterLoadLock(replicaId: string, loraName: string): string;
   /** Pub/sub channel on which API key revocations reach every router. */
   keyRevocations(): string;
+  /** BullMQ prefix of the vector store ingestion queue (retrieval/queue.ts); BullMQ adds the rest. */
+  retrievalQueuePrefix(): string;
   /**
    * The fair-share counters of one engine pool (router/fairness): a hash, field = tenant or
    * tenant + hashed end user. It holds numbers only and expires an hour after its last use.
@@ -78,6 +80,7 @@ export function createKeySpace(opts: KeySpaceOptions = {}): KeySpace {
     spool: () => `${prefix}usage:spool`,
     adapterLoadLock: (replicaId, loraName) => `${prefix}adapter-load:${replicaId}:${loraName}`,
     keyRevocations: () => `${prefix}keys:revoked`,
+    retrievalQueuePrefix: () => `${prefix}retrieval`,
     fairCounters: (poolRef) => `${prefix}fair:${poolRef}`,
   };
 }

@@ -43,6 +43,12 @@ const Policy = z
   .object({
     systemPrompt: z.string().max(32_768).optional(),
     allowClientSystemPrompt: z.boolean().default(true),
+    allowRawPrompts: z
+      .boolean()
+      .default(false)
+      .describe(
+        "With allowClientSystemPrompt false: also serve /v1/completions, whose raw prompt text can imitate any turn",
+      ),
     maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
@@ -183,6 +189,15 @@ const Storage = z
   })
   .strict();
 
+/** Vector stores (retrieval/): chunks are embedded by the tenant's own pool with this model. */
+const Retrieval = z
+  .object({
+    embeddingModel: ModelName.describe(
+      "Base model (one of spec.models) whose /v1/embeddings embeds the tenant's vector store files and queries",
+    ),
+  })
+  .strict();
+
 export const TenantSpec = z
   .object({
     tier: z.enum(["shared", "dedicated"]).default("shared"),
@@ -191,7 +206,7 @@ export const TenantSpec = z
     models: z.array(ModelName).min(1).max(32),
     pool: z.string().min(1).max(63).optional().describe("Engine pool for the shared tier; default 'shared'"),
     adapters: z.array(AdapterRef).max(256).default([]),
-    policy: Policy.default({ allowClientSystemPrompt: true }),
+    policy: Policy.default({ allowClientSystemPrompt: true, allowRawPrompts: false }),
     limits: Limits.optional(),
     audit: Audit.default({ mode: "hashes", retentionDays: 90 }),
     fairness: Fairness.default({
@@ -202,6 +217,7 @@ export const TenantSpec = z
     }),
     dedicated: Dedicated.optional(),
     storage: Storage.optional(),
+    retrieval: Retrieval.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -210,6 +226,13 @@ export const TenantSpec = z
         code: "custom",
         path: ["dedicated"],
         message: "tier 'dedicated' requires spec.dedicated",
+      });
+    }
+    if (spec.retrieval && !spec.models.includes(spec.retrieval.embeddingModel)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["retrieval", "embeddingModel"],
+        message: `embedding model '${spec.retrieval.embeddingModel}' is not in spec.models`,
       });
     }
     const seen = new Set<string>();

@@ -1,7 +1,7 @@
 // Assembles a running router: secrets, Postgres (migrated), Redis, tenants (directory or
 // Kubernetes informer), engine pools, authentication, hooks, metrics and the HTTP server.
 // `loraplex router` calls this; tests call it directly to inject their own Hooks.
-
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
@@ -19,6 +19,7 @@ import type { Hooks } from "../core/request-context.ts";
 import { sleep } from "../core/sleep.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
+import { unmetered } from "../retrieval/usage.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore, type TenantStore } from "../tenants/tenant-store.ts";
@@ -35,10 +36,12 @@ import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
 import { startMetering } from "./metering/setup.ts";
 import { createRouterMetrics } from "./metrics.ts";
+import { createMetricsServer } from "./metrics-server.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
+import { startVectorStores } from "./vector-stores/setup.ts";
 
 export type HookFactory = (infra: {
   pg: pg.Pool;
@@ -51,6 +54,9 @@ export type RouterOptions = {
   host?: string;
   /** 0 picks a free port; the returned url carries the real one. */
   port?: number;
+  /** Where /metrics listens: its own port, never the tenant-facing one (default 127.0.0.1:9464). */
+  metricsHost?: string;
+  metricsPort?: number;
   /** Local mode: a directory of Tenant YAML documents, reloaded on change. */
   tenantsDir?: string;
   /** Cluster mode: Tenants from an informer and replicas from EndpointSlices. */
@@ -61,6 +67,10 @@ export type RouterOptions = {
   /** Postgres schema for this router's tables (tests run one per suite); default DATABASE_SCHEMA. */
   dbSchema?: string;
   maxBodyBytes?: number;
+  /** How long a request waits for a healthy replica of its pool before a 503 (default 30 s). */
+  replicaWaitMs?: number;
+  /** Longest time a client may take to send a whole request, body included (default 300 s). */
+  requestTimeoutMs?: number;
   upstreamTimeoutMs?: number;
   healthIntervalMs?: number;
   /** Fair queuing per tenant in front of saturated pools (default on); off = first come, first served. */
@@ -82,6 +92,8 @@ export type RouterOptions = {
 
 export type RunningRouter = {
   url: string;
+  /** The metrics listener's base URL (GET /metrics). */
+  metricsUrl: string;
   adminToken: string;
   tenants: TenantStore;
   pools: Pools;
@@ -91,6 +103,8 @@ export type RunningRouter = {
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000;
+export const DEFAULT_METRICS_PORT = 9464;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 
 export async function createRouter(opts: RouterOptions): Promise<RunningRouter> {
   const env = opts.env ?? process.env;
@@ -171,7 +185,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
             schema,
             registry: metrics.registry,
             tenants: () => tenants.store.list(),
-            authenticate: (header) => auth.authenticate(header),
+            authenticate: (header, source) => auth.authenticate(header, source),
             adminToken,
             config: loadMeteringConfig(env),
           })
@@ -191,7 +205,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     const salt = createCacheSalter(saltSecret);
     const knownModels = () => tenants.store.baseModels();
     const deps: RouterDeps = {
-      authenticate: (header) => auth.authenticate(header),
+      authenticate: (header, source) => auth.authenticate(header, source),
       resolveModel: (tenant, model) => resolveModel(tenant, model, knownModels(), fineTuned.table(tenant)),
       listModels: (tenant) => fineTuned.list(tenant),
       prepareBody,
@@ -204,44 +218,78 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       metrics,
       logger,
       maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      replicaWaitMs: opts.replicaWaitMs,
     };
 
     let draining = false;
-    const readiness = (): Readiness => {
+    // `everyPool` (GET /readyz?pools=all, for scripts such as make demo): every known pool has a
+    // healthy replica, not just one of them; the plain probe stays per router, not per tenant.
+    const readiness = (everyPool = false): Readiness => {
       const reasons: string[] = [];
       if (draining) reasons.push("shutting down");
       if (!tenants.synced()) reasons.push("tenants not loaded yet");
-      if (!pools.replicas().some((r) => r.healthy)) reasons.push("no healthy engine replica");
+      const replicas = pools.replicas();
+      if (!replicas.some((r) => r.healthy)) reasons.push("no healthy engine replica");
+      if (everyPool) {
+        const healthy = new Set(replicas.filter((r) => r.healthy).map((r) => r.poolRef));
+        for (const ref of new Set(replicas.map((r) => r.poolRef))) {
+          if (!healthy.has(ref)) reasons.push(`no healthy replica in pool ${ref}`);
+        }
+      }
       return { ready: reasons.length === 0, reasons };
     };
     // The files and fine-tuning APIs (tenant key); the trainer runs the jobs they queue.
-    const training = createTrainingApis({ pool: db, cfg, env, authenticate: (h) => auth.authenticate(h) });
+    const training = createTrainingApis({
+      pool: db,
+      cfg,
+      env,
+      authenticate: (h, source) => auth.authenticate(h, source),
+    });
     cleanups.push(() => training.close());
+    // Vector stores (tenant key); this router also runs their ingestion worker (see setup.ts).
+    const retrieval = startVectorStores({
+      pool: db,
+      cfg,
+      schema,
+      router: deps,
+      tenant: (name) => tenants.store.get(name),
+      authenticate: (h) => auth.authenticate(h),
+      meter: metering?.retrieval ?? unmetered,
+      logger,
+      env,
+    });
+    cleanups.push(() => retrieval.close());
     const server = createRouterServer({
       deps,
       readiness,
+      requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       routers: [
         createAdminRouter({ keys, tenants: tenants.store, adminToken, log: logger }),
         ...(metering?.routers ?? []),
         ...training.routers,
+        ...retrieval.routers,
       ],
     });
+    const metricsServer = createMetricsServer({
+      registry: metrics.registry,
+      token: env.LORAPLEX_METRICS_TOKEN || undefined,
+    });
+    const metricsUrl = await listen(
+      metricsServer,
+      opts.metricsPort ?? DEFAULT_METRICS_PORT,
+      opts.metricsHost ?? opts.host ?? "127.0.0.1",
+    );
+    cleanups.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
     let active = 0;
     server.on("request", (_req, res) => {
       active++;
       res.once("close", () => active--);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port ?? 8080, opts.host ?? "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-    const url = `http://${host}:${addr.port}`;
-    logger.info({ url, schema, systemNamespace, mode: opts.kube ? "kube" : "local" }, "router listening");
+    const url = await listen(server, opts.port ?? 8080, opts.host ?? "127.0.0.1");
+    logger.info(
+      { url, metricsUrl, schema, systemNamespace, mode: opts.kube ? "kube" : "local" },
+      "router listening",
+    );
 
     let closing: Promise<void> | undefined;
     const close = (graceMs = 10_000) => {
@@ -258,7 +306,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       })();
       return closing;
     };
-    return { url, adminToken, tenants: tenants.store, pools, close };
+    return { url, metricsUrl, adminToken, tenants: tenants.store, pools, close };
   } catch (err) {
     await release();
     throw err;
@@ -299,6 +347,20 @@ function startFlowControl(
 }
 
 export const DEFAULT_TENANTS_DIR = "manifests/samples";
+
+/** Listens and returns the base URL with the real port. */
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const h = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  return `http://${h}:${addr.port}`;
+}
 
 /** Tenants from the Kubernetes API in cluster mode, else from the local directory. */
 async function startTenants(

@@ -7,6 +7,7 @@ import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import { ApiError, sendError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/request-context.ts";
+import { sleep } from "../../core/sleep.ts";
 import type { FlowControl, Lane } from "../fairness/flow-control.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
@@ -15,10 +16,42 @@ import type { ForwardJob } from "./job.ts";
 import { type Clock, overheadHeader, type Relayed, relayJson, relayStream, upstreamError } from "./relay.ts";
 import type { Upstreams } from "./upstreams.ts";
 
-export type ForwardDeps = { pools: Pools; upstreams: Upstreams; metrics: RouterMetrics; flow?: FlowControl };
+export type ForwardDeps = {
+  pools: Pools;
+  upstreams: Upstreams;
+  metrics: RouterMetrics;
+  flow?: FlowControl;
+  /**
+   * How long a request waits for a healthy replica when its pool has none right now (replicas
+   * starting, or briefly failing a probe) before the 503. Default 30 s; 0 answers at once.
+   */
+  replicaWaitMs?: number;
+};
+
+const DEFAULT_REPLICA_WAIT_MS = 30_000;
+const REPLICA_POLL_MS = 100;
 
 /** `text`: the completion text, when the job asked for it and the engine answered. */
 export type Forwarded = { outcome: Outcome; overheadMs: number; text?: string };
+
+/**
+ * A pool with no healthy replica is usually a pool whose replicas are starting (or failed one
+ * probe): the request is held, polling the synchronous pick, until one is healthy, the client
+ * leaves or replicaWaitMs passes.
+ */
+async function waitForReplica(
+  deps: ForwardDeps,
+  job: ForwardJob,
+  signal: AbortSignal,
+): Promise<Replica | undefined> {
+  const deadline = performance.now() + (deps.replicaWaitMs ?? DEFAULT_REPLICA_WAIT_MS);
+  while (performance.now() < deadline && !signal.aborted) {
+    await sleep(REPLICA_POLL_MS, signal);
+    const replica = deps.pools.pick(job.poolRef, job.ctx.model.adapter?.loraName);
+    if (replica) return replica;
+  }
+  return undefined;
+}
 
 export async function forward(deps: ForwardDeps, job: ForwardJob, res: ServerResponse): Promise<Forwarded> {
   const { ctx } = job;
@@ -71,6 +104,12 @@ export async function forward(deps: ForwardDeps, job: ForwardJob, res: ServerRes
     for (let attempt = 0; ; attempt++) {
       const last = attempt > 0;
       replica = deps.pools.pick(job.poolRef, ctx.model.adapter?.loraName, exclude);
+      if (!replica && !last) {
+        const t = performance.now();
+        replica = await waitForReplica(deps, job, abort.signal);
+        clock.upstreamMs += performance.now() - t;
+        if (abort.signal.aborted) return finish(disconnected());
+      }
       if (!replica) {
         // With no second replica to try, the client learns why the first one failed.
         if (last) return fail(firstFailure, "upstream_error");

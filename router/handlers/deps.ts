@@ -12,7 +12,8 @@ import type { PreparedBody } from "./prepare-body.ts";
 
 export type RouterDeps = {
   /** Resolves `Authorization` to a tenant or throws ApiError 401. */
-  authenticate(authorization: string | undefined): Promise<Authenticated> | Authenticated;
+  /** `source`: the client's address, for the failed-authentication limit. */
+  authenticate(authorization: string | undefined, source?: string): Promise<Authenticated> | Authenticated;
   /** Resolves a client model name inside the tenant or throws ApiError 403/404. */
   resolveModel(tenant: Tenant, model: string): ResolvedModel;
   /** The OpenAI model list the tenant may see. */
@@ -34,4 +35,6 @@ export type RouterDeps = {
   metrics: RouterMetrics;
   logger: Logger;
   maxBodyBytes: number;
+  /** How long a request is held while its pool has no healthy replica (forward/proxy.ts). */
+  replicaWaitMs?: number;
 };

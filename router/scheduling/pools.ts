@@ -140,7 +140,7 @@ export async function createPools(opts: PoolsOptions): Promise<Pools> {
     if (fresh.length || old.size) {
       log.info(
         { pool: poolRef, replicas: next.map((r) => r.id), added: fresh.length, removed: old.size },
-        "pool replicas changed",
+        "pool replicas changed", // names the URLs behind the replica labels of /metrics,
       );
     }
     // Chained, not replaced: a repeat of the same endpoint set must not hide probes still running.

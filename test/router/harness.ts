@@ -50,6 +50,8 @@ export type StackOptions = {
 
 export type Stack = {
   url: string;
+  /** The router's metrics listener (GET /metrics), apart from the API port. */
+  metricsUrl: string;
   acme: string;
   globex: string;
   initech: string;
@@ -116,6 +118,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const env = { LORAPLEX_DEV_SECRETS: "1", LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN };
 
     let url: string;
+    let metricsUrl: string;
     let log = () => "";
     if (opts.hooks) {
       const router: RunningRouter = await createRouter({
@@ -124,6 +127,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         engines,
         dbSchema: schema,
         healthIntervalMs: 200,
+        metricsPort: 0,
         hooks: opts.hooks,
         upstreamTimeoutMs: opts.upstreamTimeoutMs,
         maxBodyBytes: opts.maxBodyBytes,
@@ -133,6 +137,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       });
       cleanup.push(() => router.close(2_000));
       url = router.url;
+      metricsUrl = router.metricsUrl;
       await waitReady(url);
     } else {
       const upstream = opts.upstreamTimeoutMs
@@ -148,6 +153,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       });
       const proc = router.proc;
       url = router.url;
+      metricsUrl = router.metricsUrl;
       cleanup.push(() => proc.stop());
       log = proc.output;
     }
@@ -164,6 +170,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     return {
       url,
+      metricsUrl,
       schema,
       tenantsDir: dir,
       acme,

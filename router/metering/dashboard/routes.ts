@@ -10,6 +10,7 @@ import { invalidRequest } from "../../../core/errors.ts";
 import type { KeySpace } from "../../../core/redis-keys.ts";
 import { periodsAt } from "../../../metering/budget.ts";
 import { withTenant } from "../../../metering/tenant-db.ts";
+import { SEARCH_ENDPOINT } from "../../../retrieval/usage.ts";
 import { unixTime } from "../api-params.ts";
 import { type Caller, route, type UsageApiDeps } from "../api-route.ts";
 
@@ -57,6 +58,16 @@ async function summary(deps: DashboardDeps, caller: Caller) {
       [tenant, p.day, `${p.month}-01`],
     ),
   );
+  const retrieval = await withTenant(deps.pool, tenant, (c) =>
+    c.query(
+      `SELECT coalesce((SELECT sum(requests - rejected) FROM usage_daily
+                         WHERE tenant = $1 AND endpoint = $4 AND day = $2::date), 0)::bigint AS d,
+              coalesce((SELECT sum(requests - rejected) FROM usage_daily
+                         WHERE tenant = $1 AND endpoint = $4 AND day >= $3::date AND day <= $2::date), 0)::bigint AS m,
+              coalesce((SELECT sum(usage_bytes) FROM vector_store_files WHERE tenant = $1), 0)::bigint AS bytes`,
+      [tenant, p.day, `${p.month}-01`, SEARCH_ENDPOINT],
+    ),
+  );
   // The tenant's own waits in the fair queue over the last day (requests that never queued count
   // as no wait in the percentiles).
   const { rows: waits } = await withTenant(deps.pool, tenant, (c) =>
@@ -86,6 +97,11 @@ async function summary(deps: DashboardDeps, caller: Caller) {
       max_concurrent: l?.maxConcurrent ?? null,
     },
     alert_thresholds: l?.alertThresholds ?? [],
+    retrieval: {
+      searches_today: Number(retrieval.rows[0].d),
+      searches_this_month: Number(retrieval.rows[0].m),
+      stored_bytes: Number(retrieval.rows[0].bytes),
+    },
     queue_wait: {
       requests: waits[0].requests,
       queued: waits[0].queued,
