@@ -26,6 +26,8 @@ help:
 	@echo "make install         apply the CRDs to the cluster in \$$KUBECONFIG (default .loraplex/kubeconfig)"
 	@echo "make run-controller  run the controller locally against that cluster"
 	@echo "make samples         apply manifests/samples/ to that cluster"
+	@echo "make vllm-router     install vllm-router (the benchmark peer) into .tools/vllm-router"
+	@echo "make bench-router-overhead  the router with every gate on beside a bare proxy and vllm-router"
 
 deps: node_modules/.deps-stamp
 node_modules/.deps-stamp: package.json package-lock.json
@@ -114,3 +116,17 @@ dev: deps
 # is several GB.
 trainer-selftest: deps
 	NODE="$$(command -v node)" "$$(bash scripts/trainer-env.sh)/bin/python" trainer/image/selftest.py
+
+.PHONY: vllm-router bench-router-overhead
+# vllm-router (Rust, from PyPI) is the peer bench/router-overhead.ts measures beside the router;
+# it lives in its own venv under .tools/ and nothing else uses it.
+VLLM_ROUTER_VERSION := 0.1.17
+vllm-router: .tools/vllm-router/bin/vllm-router
+.tools/vllm-router/bin/vllm-router:
+	python3 -m venv .tools/vllm-router
+	.tools/vllm-router/bin/pip install --quiet --disable-pip-version-check "vllm-router==$(VLLM_ROUTER_VERSION)"
+
+# The router beside a bare Node proxy and vllm-router, every gate on; figures in bench/results/.
+bench-router-overhead: deps
+	-$(MAKE) vllm-router
+	node bench/router-overhead.ts --scale-out

@@ -6,7 +6,9 @@ import { Pool } from "undici";
 
 export type Target = {
   name: string;
-  pool: Pool;
+  /** One pool per origin; requests go round-robin across them (two routers behind one name). */
+  pools: Pool[];
+  next: number;
   path: string;
   headers: Record<string, string>;
   body: string;
@@ -16,7 +18,7 @@ export type Sample = { ms: number; ok: boolean; overheadMs?: number };
 
 export function makeTarget(
   name: string,
-  origin: string,
+  origin: string | string[],
   path: string,
   headers: Record<string, string>,
   body: object,
@@ -24,7 +26,10 @@ export function makeTarget(
   const text = JSON.stringify(body);
   return {
     name,
-    pool: new Pool(origin, { connections: 512, pipelining: 1, keepAliveTimeout: 60_000 }),
+    pools: (Array.isArray(origin) ? origin : [origin]).map(
+      (o) => new Pool(o, { connections: 512, pipelining: 1, keepAliveTimeout: 60_000 }),
+    ),
+    next: 0,
     path,
     headers: {
       "content-type": "application/json",
@@ -39,7 +44,8 @@ export function makeTarget(
 export async function once(t: Target): Promise<Sample> {
   const start = performance.now();
   try {
-    const r = await t.pool.request({ method: "POST", path: t.path, headers: t.headers, body: t.body });
+    const pool = t.pools[t.next++ % t.pools.length]!;
+    const r = await pool.request({ method: "POST", path: t.path, headers: t.headers, body: t.body });
     const text = await r.body.text();
     const ok = r.statusCode === 200 && !text.includes('"error"');
     const oh = r.headers["x-loraplex-overhead-ms"];
@@ -95,6 +101,10 @@ export async function closedLoop(
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
   return { rps: done / ((performance.now() - started) / 1000), errors };
+}
+
+export async function closeTarget(t: Target): Promise<void> {
+  await Promise.all(t.pools.map((p) => p.close()));
 }
 
 export function percentile(sorted: number[], p: number): number {

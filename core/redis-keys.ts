@@ -45,7 +45,19 @@ export type KeySpace = {
 export type ScopeRef = { kind: "tenant" } | { kind: "key"; id: string } | { kind: "user"; id: string };
 
 // Client-supplied values (end user) are hashed: bounded length, no glob or brace characters.
-export const safe = (s: string) => createHash("sha256").update(s).digest("base64url").slice(0, 22);
+// Every admission and settlement names its key and user scopes, so recent hashes are kept; the
+// map is bounded (emptied when full) because end-user names come from clients.
+const hashed = new Map<string, string>();
+const HASHED_MAX = 10_000;
+export const safe = (s: string): string => {
+  let h = hashed.get(s);
+  if (h === undefined) {
+    h = createHash("sha256").update(s).digest("base64url").slice(0, 22);
+    if (hashed.size >= HASHED_MAX) hashed.clear();
+    hashed.set(s, h);
+  }
+  return h;
+};
 const scopeSuffix = (s: ScopeRef) =>
   s.kind === "tenant" ? "t" : s.kind === "key" ? `k:${safe(s.id)}` : `u:${safe(s.id)}`;
 

@@ -1,9 +1,17 @@
 import { Redis } from "ioredis";
 import type { ServiceConfig } from "./config.ts";
 
-export function createRedis(cfg: ServiceConfig, opts: { lazyConnect?: boolean } = {}): Redis {
+/**
+ * `autoPipelining`: commands issued within one event-loop turn leave in one write (and their
+ * replies arrive in one read) instead of a syscall each — for a connection on a request path.
+ */
+export function createRedis(
+  cfg: ServiceConfig,
+  opts: { lazyConnect?: boolean; autoPipelining?: boolean } = {},
+): Redis {
   return new Redis(cfg.REDIS_URL, {
     lazyConnect: opts.lazyConnect ?? false,
+    enableAutoPipelining: opts.autoPipelining ?? false,
     // Fail a command quickly when Redis is away instead of queueing it forever;
     // callers decide whether to fail open or closed.
     maxRetriesPerRequest: 2,

@@ -23,23 +23,29 @@ export function capsOf(ctx: RequestContext): Caps | undefined {
   };
 }
 
+export type Periods = { day: string; month: string; dayEndsAt: number; monthEndsAt: number };
+
+// Every admission asks for the periods of "now"; the answer only changes at midnight UTC, so the
+// last one is kept with the bounds of its day (no Date formatting per request).
+let lastPeriods: (Periods & { dayStartsAt: number }) | undefined;
+
 /** UTC calendar periods: the budget keys of the period a request is admitted in. */
-export function periodsAt(ms: number): {
-  day: string;
-  month: string;
-  dayEndsAt: number;
-  monthEndsAt: number;
-} {
+export function periodsAt(ms: number): Periods {
+  const hit = lastPeriods;
+  if (hit && ms >= hit.dayStartsAt && ms < hit.dayEndsAt) return hit;
   const d = new Date(ms);
   const y = d.getUTCFullYear();
   const mo = d.getUTCMonth();
   const day = d.toISOString().slice(0, 10);
-  return {
+  const p = {
     day,
     month: day.slice(0, 7),
+    dayStartsAt: Date.UTC(y, mo, d.getUTCDate()),
     dayEndsAt: Date.UTC(y, mo, d.getUTCDate() + 1),
     monthEndsAt: Date.UTC(y, mo + 1, 1),
   };
+  lastPeriods = Object.freeze(p);
+  return p;
 }
 
 export type BudgetKeys = { day: string; dayResv: string; month: string; monthResv: string };

@@ -2,7 +2,8 @@
 //   prices:     {models: {<base model>: {input, output}}, adapters: {"<tenant>/<adapter>[@v]": {...}}}
 //   engineCost: {perGpuHourUSD, avgConcurrency}   # the admin cost-to-serve estimate
 //   plans:      {<tenant>: {monthlyUSD}}           # plan prices for the admin margin report
-//   keyPrefix, leaseMs, redisTimeoutMs, writerBatchSize, writerConcurrency, auditRetentionIntervalMs
+//   keyPrefix, leaseMs, redisTimeoutMs, writerBatchSize, writerConcurrency, writerLingerMs,
+//   auditRetentionIntervalMs
 // LORAPLEX_PRICES_FILE / LORAPLEX_PRICES give the price table alone (they win over `prices`).
 // The alert webhook signing secret comes from LORAPLEX_ALERT_WEBHOOK_SECRET, never from a file.
 import { readFileSync } from "node:fs";
@@ -28,6 +29,7 @@ const ConfigFile = z
     redisTimeoutMs: z.number().int().min(10).max(60_000).optional(),
     writerBatchSize: z.number().int().min(1).max(50_000).optional(),
     writerConcurrency: z.number().int().min(1).max(16).optional(),
+    writerLingerMs: z.number().int().min(0).max(10_000).optional(),
     auditRetentionIntervalMs: z.number().int().min(1_000).optional(),
   })
   .strict();

@@ -23,6 +23,12 @@ export type UsageWriterDeps = {
   consumer?: string;
   batchSize?: number;
   blockMs?: number;
+  /**
+   * After a batch smaller than batchSize, wait this long before reading again so that the next
+   * batch gathers many events (default 100 ms). Without it a busy router commits a transaction
+   * (and Postgres flushes its WAL) for nearly every request. Events reach Postgres this much later.
+   */
+  lingerMs?: number;
   claimIdleMs?: number;
   maxBackoffMs?: number;
 };
@@ -46,6 +52,7 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
   const consumer = deps.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const batchSize = deps.batchSize ?? 5_000;
   const blockMs = deps.blockMs ?? 1_000;
+  const lingerMs = deps.lingerMs ?? 100;
   const claimIdleMs = deps.claimIdleMs ?? 60_000;
   const maxBackoffMs = deps.maxBackoffMs ?? 5_000;
   const dead = `${stream}:dead`;
@@ -57,6 +64,17 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
   let groupReady = false;
   let ownPending = true; // entries delivered to us but not acked: read them first, from id 0
   let lastClaim = 0;
+  let wake: (() => void) | undefined;
+  const linger = () =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, lingerMs);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    }).finally(() => {
+      wake = undefined;
+    });
 
   async function ensureGroup(): Promise<void> {
     if (groupReady) return;
@@ -181,9 +199,10 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
     let backoff = 100;
     while (running) {
       try {
-        await once(true);
+        const n = await once(true);
         backoff = 100;
         await checkDeadLetters();
+        if (n > 0 && n < batchSize && lingerMs > 0 && running) await linger();
       } catch (e) {
         deps.metrics?.batchFailed();
         log.warn(
@@ -206,6 +225,7 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
     },
     async stop() {
       running = false;
+      wake?.();
       await loop;
       redis.disconnect();
     },

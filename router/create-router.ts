@@ -129,7 +129,9 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     const db = createPgPool(cfg, { schema });
     cleanups.push(() => db.end());
     await migrate(db, { schema, log: logger });
-    const redis = createRedis(cfg);
+    // Admission, settlement and the usage spool each send a command per request: batched per
+    // event-loop turn, a busy router writes to Redis a few times per turn, not three times per request.
+    const redis = createRedis(cfg, { autoPipelining: true });
     cleanups.push(() => redis.quit());
     const redisKeys = createKeySpace({ schema });
     const tenants = await startTenants(opts, logger);

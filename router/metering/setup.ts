@@ -80,6 +80,7 @@ export function startMetering(infra: MeteringInfra): Metering {
       log,
       metrics,
       batchSize: config.writerBatchSize,
+      lingerMs: config.writerLingerMs,
     }),
   );
   for (const w of writers) w.start();
