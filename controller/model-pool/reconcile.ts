@@ -74,6 +74,7 @@ export async function reconcileModelPool(
   const status: ModelPoolStatus = {
     observedGeneration: mp.metadata.generation,
     service: engineServiceName(name),
+    engine: spec.engine ?? ctx.config.defaultEngine,
     replicas: ds.replicas ?? 0,
     readyReplicas: ready,
     conditions: buildConditions(
