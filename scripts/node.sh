@@ -344,6 +344,9 @@ up() {
   start_bg coredns "$bin/coredns" -conf "$state/Corefile"
   wait_for "$KUBELET_TIMEOUT" kubelet "node $NODE_NAME did not become Ready" \
     kubectl_ wait --for=condition=Ready --timeout=2s node "$NODE_NAME"
+  # The kubelet registers the node tainted not-ready; the node-lifecycle controller, which the
+  # test control plane does not run, would lift the taint once the node is Ready.
+  kubectl_ taint node "$NODE_NAME" node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
   local p; for p in kube-proxy kube-router coredns; do pid_alive "$p" >/dev/null || fail_with_log "$p" "$p exited"; done
   note "node $NODE_NAME Ready in $((SECONDS - start))s (Pods on $POD_CIDR via $BRIDGE; logs in $state)"
 }
