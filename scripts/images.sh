@@ -130,7 +130,7 @@ app_files() { # the sources that go into the image: tracked and new files, less 
 loraplex() {
   local base node deps key ref archive
   base=$(base_rootfs); node=$(node_dist); deps=$(prod_deps)
-  key=$( (echo "$base $node $deps"; cat "$0"; cd "$root" && app_files | while read -r f; do
+  key=$( (echo "$base $node $deps"; cat "$root/scripts/images.sh"; cd "$root" && app_files | while read -r f; do
     if [ -f "$f" ]; then echo "$f" && cat "$f"; fi
   done) | key_of)
   ref="$IMAGE_PREFIX/loraplex:$key"
