@@ -9,12 +9,15 @@ endif
 export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
 export KUBECONFIG ?= $(CURDIR)/.loraplex/kubeconfig
 
-.PHONY: help deps typecheck lint format test services-up services-down services-status cluster-up cluster-down cluster-status
+.PHONY: help deps typecheck lint layers deadcode format test test-unit services-up services-down services-status cluster-up cluster-down cluster-status
 
 help:
 	@echo "make demo            start a local router + engine simulators, walk through them with the openai client, stop"
 	@echo "make dev             the same stack in the foreground; router URL and keys in .loraplex/dev.json"
-	@echo "make test            typecheck + lint + every test (starts services and a test control plane)"
+	@echo "make test            typecheck + lint + layering + every test (starts services and a test control plane)"
+	@echo "make test-unit       the unit tests only (next to the code; no server, no process)"
+	@echo "make layers          fail on a component importing another component, or an import cycle"
+	@echo "make deadcode        fail on an export, file or dependency nothing uses (knip)"
 	@echo "make services-up     start PostgreSQL, Redis and the S3 server on loopback"
 	@echo "make services-down   stop them"
 	@echo "make cluster-up      start the Kubernetes test cluster (control plane + one node), kubeconfig in .loraplex/kubeconfig"
@@ -38,6 +41,15 @@ typecheck: deps
 lint: deps
 	biome check .
 
+# Components import only shared packages, never each other; no file-level import cycle
+# (.dependency-cruiser.cjs).
+layers: deps
+	depcruise --config .dependency-cruiser.cjs .
+
+# Exports nobody imports, files nothing reaches, unused dependencies (knip.jsonc).
+deadcode: deps
+	knip
+
 format: deps
 	biome check --write .
 
@@ -46,9 +58,15 @@ test: deps
 	bash scripts/cluster.sh build
 	tsc --noEmit
 	biome check .
+	depcruise --config .dependency-cruiser.cjs .
+	knip
 	node scripts/gen-crds.ts --check
 	bash scripts/node.sh build >/dev/null
 	node scripts/test-summary.ts vitest run ::: bash scripts/e2e.sh test
+
+# No server, no control plane: the unit project of vitest.config.ts.
+test-unit: deps
+	node scripts/test-summary.ts vitest run --project unit
 
 services-up: deps
 	bash scripts/services.sh up

@@ -1,16 +1,34 @@
 import { defineConfig } from "vitest/config";
 
+// Two tiers. `unit`: the *.test.ts files next to the code they test; they start no server and no
+// process (`make test-unit`). `integration`: everything under test/, against real PostgreSQL,
+// Redis, the S3 server, a Kubernetes test control plane and Loraplex processes started through
+// test/support/stack.ts; its global setup starts those services and the control plane once per run.
+const outside = ["node_modules/**", ".tools/**", ".loraplex/**"];
+
 export default defineConfig({
   test: {
-    include: ["**/*.test.ts"],
-    exclude: ["node_modules/**", ".tools/**", ".loraplex/**", "test/cluster/**"],
-    // One set of local services and one Kubernetes control plane per run, shared by every file;
-    // files isolate themselves with their own schema, key prefix, S3 prefix and namespace.
-    globalSetup: ["test/setup/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     teardownTimeout: 30_000,
     pool: "forks",
     reporters: ["default", ["json", { outputFile: ".loraplex/test-results.json" }]],
+    projects: [
+      {
+        extends: true,
+        test: { name: "unit", include: ["**/*.test.ts"], exclude: [...outside, "test/**"] },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          exclude: [...outside, "test/cluster/**"],
+          // Files share these services and isolate themselves with their own schema, key prefix,
+          // S3 prefix and namespace.
+          globalSetup: ["test/setup/global-setup.ts"],
+        },
+      },
+    ],
   },
 });

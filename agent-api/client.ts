@@ -11,7 +11,6 @@ import type {
 } from "./types.ts";
 
 export type {
-  AgentAdapter,
   AgentHealth,
   AgentInventory,
   EraseResult,

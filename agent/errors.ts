@@ -1,21 +1,7 @@
-// The agent's error vocabulary. Every failure the router can see is an AgentFailure with a
-// stable `code`, so callers branch on the code and humans read the message.
-export type AgentErrorCode =
-  | "invalid_request"
-  | "invalid_source"
-  | "source_outside_tenant"
-  | "adapter_not_found"
-  | "checksum_mismatch"
-  | "invalid_adapter"
-  | "version_conflict"
-  | "adapter_too_large"
-  | "cache_full"
-  | "s3_unavailable"
-  | "s3_error"
-  | "engine_unavailable"
-  | "engine_error"
-  | "not_found"
-  | "internal_error";
+// The agent's failures. Every failure the router can see is an AgentFailure with a stable
+// `code` (the closed list is core/errors.ts AGENT_ERROR_CODES, which the router passes on), so
+// callers branch on the code and humans read the message.
+import { type AgentErrorCode, errorTypeFor, type OpenAIErrorType } from "../core/errors.ts";
 
 export class AgentFailure extends Error {
   readonly status: number;
@@ -27,12 +13,8 @@ export class AgentFailure extends Error {
     this.code = code;
   }
 
-  get type(): string {
-    if (this.status === 503) return "service_unavailable";
-    if (this.status >= 500) return "server_error";
-    if (this.status === 404) return "not_found_error";
-    if (this.status === 403) return "permission_error";
-    return "invalid_request_error";
+  get type(): OpenAIErrorType {
+    return errorTypeFor(this.status);
   }
 
   toJSON(): { error: { message: string; type: string; code: AgentErrorCode } } {

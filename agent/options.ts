@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseByteSize } from "../core/byte-size.ts";
+import { intFlag } from "../core/flags.ts";
 
 export type AgentOptions = {
   host: string;
@@ -70,23 +71,16 @@ export function parseAgentOptions(argv: string[], defaultBucket: string): AgentO
   const cacheDir = resolve(values["cache-dir"]);
   return {
     host: values.host,
-    port: positiveInt("--port", values.port, 65535),
+    port: intFlag("--port", values.port, { min: 1, max: 65535 }),
     engineUrl: engineUrl.origin,
     cacheDir,
     engineCacheDir: values["engine-cache-dir"] ? resolve(values["engine-cache-dir"]) : cacheDir,
     cacheMaxBytes: parseByteSize(values["cache-max-bytes"]),
     bucket: values.bucket,
     baseModel: values["base-model"],
-    maxLoraRank: positiveInt("--max-lora-rank", values["max-lora-rank"]),
-    reconcileIntervalMs: positiveInt("--reconcile-interval-ms", values["reconcile-interval-ms"]),
-    engineTimeoutMs: positiveInt("--engine-timeout-ms", values["engine-timeout-ms"]),
-    s3TimeoutMs: positiveInt("--s3-timeout-ms", values["s3-timeout-ms"]),
+    maxLoraRank: intFlag("--max-lora-rank", values["max-lora-rank"], { min: 1 }),
+    reconcileIntervalMs: intFlag("--reconcile-interval-ms", values["reconcile-interval-ms"], { min: 1 }),
+    engineTimeoutMs: intFlag("--engine-timeout-ms", values["engine-timeout-ms"], { min: 1 }),
+    s3TimeoutMs: intFlag("--s3-timeout-ms", values["s3-timeout-ms"], { min: 1 }),
   };
-}
-
-function positiveInt(flag: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > max)
-    throw new Error(`${flag} must be an integer in 1..${max}, got '${text}'`);
-  return n;
 }

@@ -4,6 +4,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import { createKeySpace } from "../core/redis-keys.ts";
 import { TenantName } from "../core/tenant.ts";
 import { deriveKey } from "./secrets.ts";
 
@@ -45,15 +46,11 @@ export type KeyStoreDeps = {
   secret?: Buffer | string;
   /** Used to publish revocations; without it other routers notice within the cache TTL. */
   redis?: Redis;
+  /** Where revocations are published: KeySpace.keyRevocations() of the deployment's schema. */
   channel?: string;
 };
 
-/** Pub/sub channel carrying revoked key ids; per schema, so test suites and installs stay apart. */
-export function revocationChannel(schema?: string): string {
-  return schema ? `loraplex:${schema}:keys:revoked` : "loraplex:keys:revoked";
-}
-
-export function parseKey(presented: string): { prefix: string } | null {
+function parseKey(presented: string): { prefix: string } | null {
   const m = KEY_FORMAT.exec(presented);
   return m ? { prefix: m[1]! } : null;
 }
@@ -94,7 +91,7 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 export function createKeyStore(deps: KeyStoreDeps): KeyStore {
   const { pool, redis } = deps;
   const hmacKey = deps.secret === undefined ? undefined : deriveKey(deps.secret, "api-keys");
-  const channel = deps.channel ?? revocationChannel();
+  const channel = deps.channel ?? createKeySpace().keyRevocations();
   const digest = (key: string) => {
     if (hmacKey === undefined) throw new Error("this key store was created without the server secret");
     return createHmac("sha256", hmacKey).update(key).digest();

@@ -12,7 +12,7 @@ import type { Logger } from "../core/log.ts";
 import type { ResolvedKey } from "./api-keys.ts";
 
 export const DEFAULT_POSITIVE_TTL_MS = 5_000;
-export const DEFAULT_NEGATIVE_TTL_MS = 1_000;
+const DEFAULT_NEGATIVE_TTL_MS = 1_000;
 const DEFAULT_MAX_ENTRIES = 100_000;
 const MAX_NEGATIVE_ENTRIES = 10_000;
 // Hot keys are refreshed in the background during the last part of their TTL, so a busy key

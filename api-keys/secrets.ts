@@ -2,11 +2,11 @@
 // and of the per-tenant cache_salt) and LORAPLEX_ADMIN_TOKEN (the operator admin API). Both are
 // required; well-known development values exist only behind LORAPLEX_DEV_SECRETS=1, for local
 // mode (`make dev`, `make demo`, tests), and a warning says so.
-import { createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 const MIN_LENGTH = 32;
 const DEV_KEY_SECRET = "loraplex-development-key-secret-never-use-in-production";
-export const DEV_SECRETS_ENV = "LORAPLEX_DEV_SECRETS";
+const DEV_SECRETS_ENV = "LORAPLEX_DEV_SECRETS";
 
 export type SecretOptions = {
   /** Allow the development fallback; default: LORAPLEX_DEV_SECRETS=1 in the environment. */
@@ -58,6 +58,14 @@ export function loadAdminToken(env: NodeJS.ProcessEnv = process.env, opts: Secre
   if (value.startsWith("lpx-"))
     throw new Error("LORAPLEX_ADMIN_TOKEN must not start with 'lpx-' (tenant keys do)");
   return value;
+}
+
+/** Whether a presented token is the admin token, in time that does not depend on how much matched. */
+export function adminTokenMatcher(adminToken: string): (presented: string | undefined) => boolean {
+  const digest = (s: string) => createHash("sha256").update(s).digest();
+  const expected = digest(adminToken);
+  // Equal-length digests make the comparison constant-time whatever was sent.
+  return (presented) => presented !== undefined && timingSafeEqual(digest(presented), expected);
 }
 
 /** A purpose-bound key, so the API-key HMAC and the cache salt never share a key. */

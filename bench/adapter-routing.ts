@@ -18,12 +18,7 @@ import { createLogger } from "../core/log.ts";
 import type { ResolvedAdapter } from "../core/request-context.ts";
 import { createS3Client } from "../core/s3.ts";
 import { createPools, type Pools, type Replica } from "../router/scheduling/pools.ts";
-import {
-  type FleetReplica,
-  scrapeCounter,
-  startReplica,
-  uploadAdapter,
-} from "../test/router-scheduling/fleet.ts";
+import { type FleetReplica, scrapeCounter, startReplica, uploadAdapter } from "../test/support/stack.ts";
 import { uniqueName } from "../test/support/unique.ts";
 
 const POOL = "bench/shared";

@@ -19,7 +19,7 @@ import type { TenantStatus } from "../core/tenant-status.ts";
 import { KubeApiError } from "../kube/client.ts";
 import { startInformer } from "../kube/informer.ts";
 import { type KubeObject, R } from "../kube/types.ts";
-import { adminClient, installCrdsAndRoles } from "../test/controller/cluster-fixture.ts";
+import { adminClient, installCrdsAndRoles } from "../test/controller/harness-cluster.ts";
 import { startTestCluster } from "../test/setup/cluster.ts";
 import { freePort, startLoraplex } from "../test/support/process.ts";
 
@@ -76,7 +76,7 @@ const cluster = await startTestCluster({
   port: 58443,
   etcdPort: 58379,
 });
-const admin = await adminClient(cluster.kubeconfigPath);
+const admin = adminClient(cluster.kubeconfigPath);
 let controller: Awaited<ReturnType<typeof startLoraplex>> | undefined;
 try {
   await installCrdsAndRoles(admin);
@@ -217,6 +217,5 @@ try {
   process.exitCode = 1;
 } finally {
   await controller?.stop();
-  await admin.close();
   await cluster.stop();
 }

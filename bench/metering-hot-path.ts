@@ -15,13 +15,13 @@ import { parseArgs } from "node:util";
 import { loadServiceConfig } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
 import { createRedis, deleteKeysMatching } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import type { RequestContext } from "../core/request-context.ts";
 import { parseTenant, type Tenant } from "../core/tenant.ts";
 import { parsePriceTable } from "../metering/prices.ts";
-import { createKeySpace } from "../metering/redis-keys.ts";
 import { createSpool } from "../metering/spool.ts";
 import { createMeteringHooks } from "../router/metering/hooks.ts";
-import { startDedicatedRedis } from "../test/metering/dedicated-servers.ts";
+import { startDedicatedRedis } from "../test/support/throwaway-servers.ts";
 import { uniqueName } from "../test/support/unique.ts";
 
 const { values: flags } = parseArgs({
@@ -36,7 +36,7 @@ const LEVELS = flags.concurrency.split(",").map(Number);
 const server = await startDedicatedRedis();
 const redis = createRedis(loadServiceConfig({ ...process.env, REDIS_URL: server.url }));
 const prefix = `${uniqueName("bench-hot")}:`;
-const keys = createKeySpace(prefix);
+const keys = createKeySpace({ prefix });
 const log = createLogger("bench", "warn");
 const spool = createSpool({ redis, stream: keys.spool(), log });
 const hooks = createMeteringHooks({
@@ -80,6 +80,7 @@ const ctx = (t: Tenant, i: number): RequestContext => ({
   endUser: `user-${i % 100}`,
   promptTokensEstimate: 300,
   maxOutputTokens: 256,
+  stage: "authenticated",
 });
 
 async function run(t: Tenant, concurrency: number): Promise<number[]> {

@@ -10,9 +10,9 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { loadServiceConfig } from "../core/config.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import { periodsAt } from "../metering/budget.ts";
-import { createKeySpace } from "../metering/redis-keys.ts";
-import { MODEL, PRICE, startMeteredStack, tenantYaml } from "../test/metering/router-stack.ts";
+import { MODEL, PRICE, startMeteredStack, tenantYaml } from "../test/metering/harness-routers.ts";
 import { uniqueName } from "../test/support/unique.ts";
 
 const { values: flags } = parseArgs({
@@ -71,7 +71,7 @@ try {
     if (ok === 0) break;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const dayKey = createKeySpace(`loraplex:${stack.schema}:`).dayBudget(tenant, periodsAt(Date.now()).day);
+  const dayKey = createKeySpace({ schema: stack.schema }).dayBudget(tenant, periodsAt(Date.now()).day);
   for (let i = 0; i < 400 && Number((await redis.hget(dayKey, "resv")) ?? 0) !== 0; i++) await sleep(50);
   const redisSpent = Number(await redis.hget(dayKey, "spent")) / 1e6;
   const count = async () => Number((await pool.query("SELECT count(*) AS n FROM usage_events")).rows[0].n);

@@ -16,7 +16,7 @@ import { loadServiceConfig } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
 import { migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { createKeySpace } from "../metering/redis-keys.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import { entryFields, type SpoolEntry, type SpooledRow } from "../metering/spool.ts";
 import { uuidv7 } from "../metering/usage-events.ts";
 import { createUsageStore } from "../metering/usage-store.ts";
@@ -47,7 +47,7 @@ const pool = new pg.Pool({
 });
 const redis = createRedis(cfg);
 const log = createLogger("bench", "warn");
-const keys = createKeySpace(`${schema}:`);
+const keys = createKeySpace({ prefix: `${schema}:` });
 const stream = keys.spool();
 
 function entry(i: number): SpoolEntry {

@@ -14,8 +14,8 @@ import { createAuthenticator } from "../router/auth/authenticate.ts";
 import { applyChatPolicy, createCacheSalter, validateChatBody } from "../router/policy.ts";
 import { resolveModel } from "../router/resolve-model.ts";
 import { createTenantStore } from "../tenants/tenant-store.ts";
-import { testSchema } from "../test/router-core/db.ts";
-import { acmeLike, globexLike } from "../test/router-core/tenants.ts";
+import { testDb } from "../test/support/db.ts";
+import { acmeLike, globexLike } from "../test/support/tenants.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -54,7 +54,7 @@ async function measure(fn: () => unknown, n: number): Promise<number[]> {
   return out;
 }
 
-const db = await testSchema("bench_router_core");
+const db = await testDb("bench_router_core");
 try {
   const tenants = createTenantStore();
   tenants.replaceAll([acmeLike(), globexLike()], []);
@@ -90,5 +90,5 @@ try {
   report("key lookup (Postgres)", await measure(() => keys.lookup(key), LOOKUPS));
   await auth.close();
 } finally {
-  await db.drop();
+  await db.cleanup();
 }

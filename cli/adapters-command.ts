@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { parseByteSize } from "../core/byte-size.ts";
 import { loadServiceConfig } from "../core/config.ts";
+import { intFlag, isUsageError, UsageError } from "../core/flags.ts";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE, writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
 
@@ -26,17 +27,8 @@ Writes a valid PEFT LoRA adapter with deterministic weights (not a trained one).
 
 Prints one JSON line: {"sha256" (of adapter_model.safetensors), "bytes", "out", "uri"}.`;
 
-/** A mistake in the command line: answered with the usage text. */
-class UsageError extends Error {}
-
 async function generate(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values } = parsed;
+  const { values } = parse(argv);
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -51,8 +43,8 @@ async function generate(argv: string[]): Promise<number> {
   try {
     opts = {
       baseModel,
-      rank: int("--rank", values.rank),
-      hidden: int("--hidden", values.hidden),
+      rank: intFlag("--rank", values.rank, { min: 1 }),
+      hidden: intFlag("--hidden", values.hidden, { min: 1 }),
       sizeBytes: parseByteSize(values.size),
       targetModules: values["target-modules"]
         .split(",")
@@ -110,12 +102,6 @@ function parse(argv: string[]) {
   });
 }
 
-function int(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got '${text}'`);
-  return n;
-}
-
 async function runAdapters(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== "generate") {
@@ -128,7 +114,7 @@ async function runAdapters(argv: string[]): Promise<number> {
   try {
     return await generate(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (isUsageError(err)) {
       console.error(`loraplex adapters generate: ${err.message}\n\n${USAGE}`);
       return 2;
     }

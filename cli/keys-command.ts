@@ -6,13 +6,15 @@
 // checks against the router's live view). A revocation is announced on Redis (REDIS_URL) so
 // running routers drop the key at once; without Redis they drop it within the key-cache TTL.
 import { parseArgs } from "node:util";
-import { createKeyStore, type KeyInfo, revocationChannel } from "../api-keys/api-keys.ts";
+import { createKeyStore, type KeyInfo } from "../api-keys/api-keys.ts";
 import { DEFAULT_POSITIVE_TTL_MS } from "../api-keys/key-cache.ts";
 import { loadKeySecret } from "../api-keys/secrets.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
+import { isUsageError, UsageError } from "../core/flags.ts";
 import { migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import { loadTenantDir } from "../tenants/dir-source.ts";
 
 const USAGE = `usage:
@@ -22,8 +24,6 @@ const USAGE = `usage:
   loraplex keys revoke <id> [--json]
 
 environment: DATABASE_URL, DATABASE_SCHEMA, REDIS_URL, LORAPLEX_KEY_SECRET (or LORAPLEX_DEV_SECRETS=1)`;
-
-class UsageError extends Error {}
 
 export const keysCommand = {
   summary: "create, list and revoke tenant API keys",
@@ -39,8 +39,7 @@ export const keysCommand = {
       }
       throw new UsageError(`unknown subcommand '${sub}'`);
     } catch (err) {
-      const usage =
-        err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      const usage = isUsageError(err);
       console.error(`loraplex keys: ${(err as Error).message}${usage ? `\n\n${USAGE}` : ""}`);
       return usage ? 2 : 1;
     }
@@ -60,7 +59,14 @@ async function withStore<T>(
   redis?.on("error", () => {}); // reported through `announced`
   try {
     await migrate(pool, { schema: cfg.DATABASE_SCHEMA });
-    return await fn(createKeyStore({ pool, secret, redis, channel: revocationChannel(cfg.DATABASE_SCHEMA) }));
+    return await fn(
+      createKeyStore({
+        pool,
+        secret,
+        redis,
+        channel: createKeySpace({ schema: cfg.DATABASE_SCHEMA }).keyRevocations(),
+      }),
+    );
   } finally {
     redis?.disconnect();
     await pool.end();

@@ -8,7 +8,7 @@ import type { Informer } from "../kube/informer.ts";
 import { type KubeObject, MANAGED_BY, MANAGED_BY_LABEL, type OwnerReference } from "../kube/types.ts";
 import type { Applier } from "./apply.ts";
 import type { ControllerMetrics } from "./metrics.ts";
-import type { TenantEraser } from "./tenant/erasure.ts";
+import type { TenantEraser } from "./tenant/eraser.ts";
 import type { EventRecorder } from "./tenant/events.ts";
 
 export type ControllerConfig = {
@@ -89,9 +89,3 @@ export function ownerRef(owner: KubeObject): OwnerReference {
 export function managedLabels(extra: Record<string, string>): Record<string, string> {
   return { [MANAGED_BY_LABEL]: MANAGED_BY, ...extra };
 }
-
-export function tenantNamespace(tenant: string): string {
-  return `tenant-${tenant}`;
-}
-
-export const TENANT_POOL_NAME = "engine";

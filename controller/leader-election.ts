@@ -4,7 +4,9 @@
 // it last saw the record change, so clock skew between nodes does not matter); the leader renews
 // every retryPeriod and steps down if it cannot renew within renewDeadline; a leader that stops
 // cleanly releases the Lease so a standby takes over at once.
+
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
 import { type KubeObject, R } from "../kube/types.ts";
 
@@ -32,18 +34,6 @@ export type LeaderElectionOptions = {
 function microTime(d = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 
 export function validateLeaderTimings(
   o: Pick<LeaderElectionOptions, "leaseDurationMs" | "renewDeadlineMs" | "retryPeriodMs">,

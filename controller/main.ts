@@ -6,10 +6,11 @@ import { createPgPool } from "../core/db.ts";
 import { createLogger } from "../core/log.ts";
 import { migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import { createS3Client } from "../core/s3.ts";
-import { createKubeClient, loadKubeConfig } from "../kube/client.ts";
+import { createKubeClient } from "../kube/client.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { eraseTenantData } from "../metering/erasure.ts";
-import { createKeySpace } from "../metering/redis-keys.ts";
 import { startHealthServer } from "./health.ts";
 import { createLeaderElector, validateLeaderTimings } from "./leader-election.ts";
 import { runManager } from "./manager.ts";
@@ -44,13 +45,15 @@ async function runController(
 ): Promise<number> {
   const log = createLogger("controller", env.LOG_LEVEL);
   const metrics = createControllerMetrics();
-  const client = await createKubeClient(loadKubeConfig(opts.kubeconfig), { observe: metrics.observeRequest });
+  const client = createKubeClient(loadKubeConfig({ kubeconfigPath: opts.kubeconfig }), {
+    observe: metrics.observeRequest,
+  });
   const schema = env.DATABASE_SCHEMA;
   const pg = createPgPool(env, { max: 2, schema });
   // Erasure deletes from every tenant table, so they must exist even where no router has run yet.
   await migrate(pg, { schema, log });
   const redis = createRedis(env);
-  const keys = createKeySpace(schema ? `loraplex:${schema}:` : "loraplex:");
+  const keys = createKeySpace({ schema });
   const s3 = createS3Client(env);
   const eraser = createTenantEraser({
     client,
@@ -124,7 +127,6 @@ async function runController(
   } finally {
     stop.abort();
     await health.close();
-    await client.close();
     await pg.end().catch(() => {});
     redis.disconnect();
     s3.destroy();

@@ -24,7 +24,7 @@ import type {
 import type { ControllerMetrics } from "./metrics.ts";
 import { reconcileModelPool } from "./model-pool/reconcile.ts";
 import { writeStatus } from "./status.ts";
-import type { TenantEraser } from "./tenant/erasure.ts";
+import type { TenantEraser } from "./tenant/eraser.ts";
 import type { EventRecorder } from "./tenant/events.ts";
 import { reconcileTenant } from "./tenant/reconcile.ts";
 import { failedStatus } from "./tenant/status.ts";

@@ -4,7 +4,9 @@
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
+import { DEFAULT_SYSTEM_NAMESPACE } from "../core/cluster-layout.ts";
 import type { ServiceConfig } from "../core/config.ts";
+import { intFlag } from "../core/flags.ts";
 import { DEFAULT_ENGINE_IMAGE, Engine } from "../core/model-pool.ts";
 import pkg from "../package.json" with { type: "json" };
 import type { ControllerConfig } from "./context.ts";
@@ -62,13 +64,6 @@ export function parseDuration(flag: string, text: string): number {
   return Math.round(m[2] === "s" ? n * 1000 : m[2] === "m" ? n * 60_000 : n);
 }
 
-function intFlag(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new Error(`${flag} must be an integer in ${min}..${max}, got '${text}'`);
-  return n;
-}
-
 function parseLabels(flag: string, text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of text.split(",").filter(Boolean)) {
@@ -94,7 +89,7 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
     options: {
       help: { type: "boolean", short: "h" },
       kubeconfig: { type: "string" },
-      "system-namespace": { type: "string", default: "loraplex-system" },
+      "system-namespace": { type: "string", default: DEFAULT_SYSTEM_NAMESPACE },
       "tenant-selector": { type: "string" },
       workers: { type: "string", default: "8" },
       "health-host": { type: "string", default: "0.0.0.0" },
@@ -130,9 +125,9 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
   return {
     kubeconfig: values.kubeconfig,
     tenantSelector: values["tenant-selector"],
-    workers: intFlag("--workers", values.workers, 1, 256),
+    workers: intFlag("--workers", values.workers, { min: 1, max: 256 }),
     healthHost: values["health-host"],
-    healthPort: intFlag("--health-port", values["health-port"], 0, 65535),
+    healthPort: intFlag("--health-port", values["health-port"], { min: 0, max: 65535 }),
     leaderElect: values["leader-elect"],
     leaseName: values["lease-name"],
     leaseNamespace: values["lease-namespace"] ?? systemNamespace,

@@ -35,7 +35,7 @@ export function buildConditions(
   });
 }
 
-export function sameStatus(a: unknown, b: unknown): boolean {
+function sameStatus(a: unknown, b: unknown): boolean {
   return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
 }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type pg from "pg";
 import type { Logger } from "./log.ts";
 
-export const MIGRATIONS_DIR = join(import.meta.dirname, "migrations");
+const MIGRATIONS_DIR = join(import.meta.dirname, "migrations");
 const FILE_NAME = /^(\d{3,})_([a-z0-9_]+)\.sql$/;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 

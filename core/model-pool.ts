@@ -20,7 +20,7 @@ export type Engine = z.infer<typeof Engine>;
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-export const AgentSettings = z
+const AgentSettings = z
   .object({
     image: z
       .string()
@@ -103,11 +103,6 @@ export const ModelPoolStatus = z
 export type ModelPoolSpec = z.infer<typeof ModelPoolSpec>;
 export type ModelPoolSpecInput = z.input<typeof ModelPoolSpec>;
 export type ModelPoolStatus = z.infer<typeof ModelPoolStatus>;
-
-/** The Service a pool renders; the router finds replicas through its EndpointSlices. */
-export function engineServiceName(pool: string): string {
-  return `${pool}-engine`;
-}
 
 export function parseModelPoolSpec(
   spec: unknown,

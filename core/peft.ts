@@ -35,7 +35,7 @@ export type AdapterCheck =
   | { ok: false; code: "not_found" | "invalid"; message: string };
 
 /** Parses a safetensors buffer's header and checks every tensor's offsets and size. */
-export function parseSafetensors(buf: Buffer): Record<string, TensorInfo> {
+function parseSafetensors(buf: Buffer): Record<string, TensorInfo> {
   if (buf.length < 8) throw new Error("safetensors file is shorter than its 8-byte header length");
   const n = buf.readBigUInt64LE(0);
   if (n > BigInt(Math.min(MAX_HEADER, buf.length - 8)))

@@ -11,9 +11,6 @@ export function adapterPrefix(tenant: string, adapter: string, version: number):
 export function fileKey(tenant: string, fileId: string): string {
   return `tenants/${tenant}/files/${fileId}`;
 }
-export function fineTunePrefix(tenant: string, jobId: string): string {
-  return `tenants/${tenant}/fine-tunes/${jobId}/`;
-}
 
 /**
  * The lora_name an engine knows a tenant's adapter by. Derived only from the resolved tenant,
@@ -26,19 +23,23 @@ export function loraName(tenant: string, adapter: string, version: number): stri
 }
 
 /**
- * Checks that an s3:// URI points inside `tenants/<tenant>/adapters/` of the expected bucket.
+ * Checks that an s3:// URI points inside `tenants/<tenant>/adapters/` of the expected bucket
+ * (of any bucket when `bucket` is undefined: the Tenant schema checks a spec without knowing
+ * the deployment's default bucket; the controller and the agent check it again with it).
  * Returns the object-key prefix on success, or a reason on failure. Rejects '..', '.', empty
  * segments, backslashes and percent-escapes so no spelling can climb into another tenant.
  */
 export function checkAdapterSource(
   uri: string,
   tenant: string,
-  bucket: string,
+  bucket: string | undefined,
 ): { ok: true; prefix: string } | { ok: false; reason: string } {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
   if (!m) return { ok: false, reason: "source must look like s3://<bucket>/tenants/<tenant>/adapters/..." };
   const [, gotBucket, key] = m as unknown as [string, string, string];
-  if (gotBucket !== bucket) return { ok: false, reason: `source bucket '${gotBucket}' is not '${bucket}'` };
+  if (bucket !== undefined && gotBucket !== bucket) {
+    return { ok: false, reason: `source bucket '${gotBucket}' is not '${bucket}'` };
+  }
   if (
     /[\\%]/.test(key) ||
     key.split("/").some((seg, i, all) => seg === ".." || seg === "." || (seg === "" && i < all.length - 1))
@@ -47,7 +48,7 @@ export function checkAdapterSource(
   }
   const want = `${tenantPrefix(tenant)}adapters/`;
   if (!key.startsWith(want) || key.length === want.length) {
-    return { ok: false, reason: `source must lie under s3://${bucket}/${want}` };
+    return { ok: false, reason: `source must lie under s3://${gotBucket}/${want}` };
   }
   return { ok: true, prefix: key.endsWith("/") ? key : `${key}/` };
 }

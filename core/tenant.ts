@@ -1,10 +1,11 @@
 // The Tenant resource: the one source of truth for the CRD (manifests/crds is generated from
 // these schemas), the router's local-mode config validation, and the TypeScript types.
 import { z } from "zod";
+import { checkAdapterSource } from "./storage-layout.ts";
 
 export const API_GROUP = "loraplex.io";
 export const API_VERSION = "v1alpha1";
-export const TENANT_API_VERSION = `${API_GROUP}/${API_VERSION}`;
+const TENANT_API_VERSION = `${API_GROUP}/${API_VERSION}`;
 
 // Tenant names become namespace names (tenant-<name>), S3 prefixes and label values.
 const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
@@ -14,7 +15,7 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$/;
 export const TenantName = z.string().regex(TENANT_NAME, "lowercase letters, digits and '-', at most 40");
 export const ModelName = z.string().regex(MODEL_NAME, "letters, digits and . _ / : -, at most 128");
 
-export const Owner = z
+const Owner = z
   .object({
     kind: z.enum(["User", "Group", "ServiceAccount"]),
     name: z.string().min(1).max(253),
@@ -26,7 +27,9 @@ export const AdapterRef = z
   .object({
     name: z.string().regex(ADAPTER_NAME, "lowercase letters, digits and '-', at most 48"),
     baseModel: ModelName,
-    source: z.string().startsWith("s3://", "must be an s3:// URI").max(1024),
+    // 512 is far more than s3://<bucket>/tenants/<tenant>/adapters/<name>/<version>/ needs,
+    // and keeps the CRD's CEL rules on it within the API server's cost budget.
+    source: z.string().startsWith("s3://", "must be an s3:// URI").max(512),
     version: z.number().int().min(1).max(1_000_000),
     sha256: z
       .string()
@@ -36,7 +39,7 @@ export const AdapterRef = z
   })
   .strict();
 
-export const Policy = z
+const Policy = z
   .object({
     systemPrompt: z.string().max(32_768).optional(),
     allowClientSystemPrompt: z.boolean().default(true),
@@ -45,7 +48,7 @@ export const Policy = z
   .strict();
 
 /** Rate limits applied to each API key or each end user of a tenant, on top of the tenant's own. */
-export const ScopeLimits = z
+const ScopeLimits = z
   .object({
     requestsPerMinute: z.number().int().min(1).optional(),
     tokensPerMinute: z.number().int().min(1).optional(),
@@ -53,7 +56,7 @@ export const ScopeLimits = z
   })
   .strict();
 
-export const Limits = z
+const Limits = z
   .object({
     requestsPerMinute: z.number().int().min(1).optional(),
     tokensPerMinute: z.number().int().min(1).optional(),
@@ -69,7 +72,7 @@ export const Limits = z
   })
   .strict();
 
-export const Audit = z
+const Audit = z
   .object({
     mode: z.enum(["full", "hashes", "none"]).default("hashes"),
     retentionDays: z.number().int().min(1).max(3650).default(90),
@@ -104,7 +107,7 @@ export const EngineResources = z
   })
   .strict();
 
-export const Dedicated = z
+const Dedicated = z
   .object({
     model: ModelName.optional().describe(
       "Base model of the dedicated pool; defaults to the first of spec.models",
@@ -133,7 +136,7 @@ export const Dedicated = z
   })
   .strict();
 
-export const Storage = z
+const Storage = z
   .object({
     bucket: z.string().min(3).max(63).optional(),
     prefix: z.string().max(512).optional(),
@@ -187,12 +190,23 @@ export const TenantSpec = z
     }
   });
 
-export const Tenant = z.object({
-  apiVersion: z.literal(TENANT_API_VERSION),
-  kind: z.literal("Tenant"),
-  metadata: z.object({ name: TenantName }).passthrough(),
-  spec: TenantSpec,
-});
+export const Tenant = z
+  .object({
+    apiVersion: z.literal(TENANT_API_VERSION),
+    kind: z.literal("Tenant"),
+    metadata: z.object({ name: TenantName }).passthrough(),
+    spec: TenantSpec,
+  })
+  .superRefine((t, ctx) => {
+    // A tenant's adapters live under its own prefix (core/storage-layout.ts): a source anywhere
+    // else would let one tenant serve another's weights. The bucket is checked here only when
+    // the spec names one; the controller and the agent check the deployment's default too.
+    for (const [i, a] of t.spec.adapters.entries()) {
+      const gate = checkAdapterSource(a.source, t.metadata.name, t.spec.storage?.bucket);
+      if (!gate.ok)
+        ctx.addIssue({ code: "custom", path: ["spec", "adapters", i, "source"], message: gate.reason });
+    }
+  });
 
 export type TenantSpec = z.infer<typeof TenantSpec>;
 export type AdapterRef = z.infer<typeof AdapterRef>;

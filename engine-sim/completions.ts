@@ -3,10 +3,10 @@
 // a usage chunk with empty choices when stream_options.include_usage, then `data: [DONE]`.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { sleep } from "../core/sleep.ts";
 import type { Engine, Started } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 import { type Generation, generate } from "./generation.ts";
-import { sleep } from "./latency-model.ts";
 import { parseChatRequest, parseCompletionRequest, type SamplingRequest } from "./validation.ts";
 
 type Kind = "chat" | "completion";

@@ -55,7 +55,7 @@ export async function handleEmbeddings(engine: Engine, body: unknown, res: Serve
 }
 
 /** A deterministic vector of length `full`, cut to `dims` and scaled to unit length. */
-export function unitVector(key: string, full: number, dims: number): Float32Array {
+function unitVector(key: string, full: number, dims: number): Float32Array {
   const next = prng(key);
   const v = new Float32Array(dims);
   let norm = 0;

@@ -3,10 +3,11 @@
 // queue → GPU slot (+ swap-in) → adapter weights in CPU cache → prefix cache → prefill → tokens.
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import { BatchScheduler, type Sequence } from "./batch-scheduler.ts";
 import { EngineError, modelNotFound } from "./errors.ts";
 import { Faults } from "./faults.ts";
-import { LatencyModel, sleep } from "./latency-model.ts";
+import { LatencyModel } from "./latency-model.ts";
 import { type Adapter, LoraRegistry } from "./lora-registry.ts";
 import { EngineMetrics, type FinishReason } from "./metrics.ts";
 import type { EngineSimOptions } from "./options.ts";

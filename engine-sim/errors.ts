@@ -20,7 +20,7 @@ export class EngineError extends Error {
   }
 }
 
-export function typeForStatus(status: number): string {
+function typeForStatus(status: number): string {
   if (status === 404) return "NotFoundError";
   if (status === 413) return "RequestEntityTooLarge";
   if (status === 429) return "RateLimitError";

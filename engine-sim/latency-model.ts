@@ -1,6 +1,5 @@
 // How long simulated work takes. Prefill is charged only for prompt tokens the prefix cache did
 // not already hold, as on a real engine; every delay is scaled by --time-scale and jittered.
-import { setTimeout as delay } from "node:timers/promises";
 import type { EngineSimOptions } from "./options.ts";
 
 export class LatencyModel {
@@ -30,15 +29,5 @@ export class LatencyModel {
     const v = ms * this.o.timeScale;
     if (v <= 0 || this.o.jitter === 0) return Math.max(0, v);
     return v * (1 + (Math.random() * 2 - 1) * this.o.jitter);
-  }
-}
-
-/** Waits `ms`, ending early (without throwing) when `signal` aborts. No timer at all for 0. */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return;
-  try {
-    await delay(ms, undefined, { signal });
-  } catch {
-    // aborted: the caller checks the signal
   }
 }

@@ -1,5 +1,6 @@
 // `loraplex engine-sim`: a vLLM-compatible engine simulator for tests and benchmarks without a GPU.
 import { parseArgs } from "node:util";
+import { numberFlag } from "../core/flags.ts";
 import { createLogger } from "../core/log.ts";
 import { DEFAULT_MAX_LORAS, type EngineSimOptions } from "./options.ts";
 import { startEngineSim } from "./server.ts";
@@ -67,12 +68,9 @@ export function parseEngineSimArgs(argv: string[]): Partial<EngineSimOptions> & 
     strict: true,
     allowPositionals: false,
   });
-  const num = (flag: string): number | undefined => {
+  const num = (flag: string) => {
     const raw = values[flag];
-    if (typeof raw !== "string") return undefined;
-    const n = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(n)) throw new Error(`--${flag} must be a number, got '${raw}'`);
-    return n;
+    return numberFlag(`--${flag}`, typeof raw === "string" ? raw : undefined);
   };
   if (typeof values.model !== "string" || !values.model) throw new Error("--model is required");
   const opts: Partial<EngineSimOptions> & { model: string } = { model: values.model };

@@ -4,7 +4,7 @@
 // adapters can never hit each other's blocks. Blocks live in a bounded LRU.
 import { createHash } from "node:crypto";
 
-export const BLOCK_TOKENS = 16;
+const BLOCK_TOKENS = 16;
 
 export type PrefixLookup = { queriedTokens: number; hitTokens: number };
 

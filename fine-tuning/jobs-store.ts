@@ -26,7 +26,16 @@ export type NewJob = {
 export type JobStatus = "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
 export const ACTIVE_STATUSES: JobStatus[] = ["validating_files", "queued", "running"];
 
-export type JobError = { code: string; message: string; param: string | null };
+/** Why a fine-tune failed, as the job's `error.code` tells the tenant (a closed set, like OpenAIErrorCode). */
+export type JobErrorCode =
+  | "training_failed"
+  | "training_unavailable"
+  | "invalid_adapter"
+  | "tenant_not_found"
+  | "infrastructure_error"
+  | "job_lost";
+export type JobError = { code: JobErrorCode; message: string; param: string | null };
+export const jobError = (code: JobErrorCode, message: string): JobError => ({ code, message, param: null });
 
 type JobRow = NewJob & {
   id: string;

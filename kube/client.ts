@@ -1,12 +1,14 @@
-// A small Kubernetes REST client for the controller. The client library's generated APIs do not
-// expose server-side apply ergonomically, and the controller must count every write it makes
-// (a no-op reconcile writes nothing, and tests prove it), so every request goes through one
-// place here. Authentication and TLS come from @kubernetes/client-node's KubeConfig.
-import { KubeConfig } from "@kubernetes/client-node";
-import { Agent, request } from "undici";
-import type { KubeObject, ResourceType } from "./types.ts";
+// The Kubernetes API client every component uses, on @kubernetes/client-node: requests go
+// through the library's generic object API (discovery-resolved paths, its authenticated
+// transport) and watches through its Watch. What this layer adds is what the controller needs
+// from every call: one field manager, server-side apply, errors that carry the HTTP status, and
+// an observer that sees every request (the controller counts its writes: a no-op reconcile
+// writes nothing, and tests prove it).
+import { ApiException, HttpMethod, type KubeConfig, PatchStrategy, Watch } from "@kubernetes/client-node";
+import { type ObjectRef, RawObjectApi, type StatusBody } from "./object-api.ts";
+import { apiVersionOf, type KubeObject, type ResourceType } from "./types.ts";
 
-export const FIELD_MANAGER = "loraplex-controller";
+const FIELD_MANAGER = "loraplex-controller";
 
 export class KubeApiError extends Error {
   readonly status: number;
@@ -24,16 +26,20 @@ export const WRITE_VERBS: ReadonlySet<Verb> = new Set(["create", "update", "patc
 
 export type RequestObserver = (verb: Verb, resource: string, status: number, seconds: number) => void;
 
+export type ListQuery = {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+};
 export type ListResult<T> = { items: T[]; metadata: { resourceVersion: string; continue?: string } };
 export type WatchEvent<T> = { type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR"; object: T };
+export type WatchQuery = { namespace?: string; labelSelector?: string; resourceVersion?: string };
 
 export interface KubeClient {
-  readonly server: string;
   get<T extends KubeObject>(rt: ResourceType, name: string, namespace?: string): Promise<T | undefined>;
-  list<T extends KubeObject>(
-    rt: ResourceType,
-    query?: Record<string, string | undefined>,
-  ): Promise<ListResult<T>>;
+  list<T extends KubeObject>(rt: ResourceType, query?: ListQuery): Promise<ListResult<T>>;
   create<T extends KubeObject>(rt: ResourceType, obj: KubeObject): Promise<T>;
   /** PUT; with `subresource: "status"` replaces only the status (optimistic concurrency on resourceVersion). */
   replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject, subresource?: string): Promise<T>;
@@ -47,233 +53,221 @@ export interface KubeClient {
     ops: unknown[],
   ): Promise<T>;
   /** Returns false when the object was already gone. */
-  delete(rt: ResourceType, name: string, namespace?: string, body?: unknown): Promise<boolean>;
-  /** Streams watch events until the server ends the watch or `signal` aborts. */
+  delete(rt: ResourceType, name: string, namespace?: string, propagationPolicy?: string): Promise<boolean>;
+  /**
+   * One watch request: events until the server ends it (or the library's inactivity timeout
+   * does), then resolves; rejects on an error, including an ERROR event such as 410 Gone.
+   */
   watch<T extends KubeObject>(
     rt: ResourceType,
-    query: Record<string, string | undefined>,
+    query: WatchQuery,
     onEvent: (e: WatchEvent<T>) => void,
     signal: AbortSignal,
   ): Promise<void>;
-  /** POST to a subresource such as serviceaccounts/<name>/token. */
-  post<T>(
-    rt: ResourceType,
-    name: string,
-    namespace: string | undefined,
-    subresource: string,
-    body: unknown,
-  ): Promise<T>;
-  close(): Promise<void>;
 }
 
-export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
-  else kc.loadFromDefault(); // $KUBECONFIG, ~/.kube/config, then the in-cluster service account
-  if (!kc.getCurrentCluster()) throw new Error("kubeconfig has no current cluster");
-  return kc;
-}
+// The server ends each watch after this long; spread so that watches do not renew together.
+const watchSeconds = () => String(240 + Math.floor(Math.random() * 120));
 
-export function resourcePath(
-  rt: ResourceType,
-  namespace?: string,
-  name?: string,
-  subresource?: string,
-): string {
-  const base = rt.group ? `/apis/${rt.group}/${rt.version}` : `/api/${rt.version}`;
-  const ns = rt.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
-  const n = name ? `/${encodeURIComponent(name)}` : "";
-  return `${base}${ns}/${rt.plural}${n}${subresource ? `/${subresource}` : ""}`;
-}
-
-const HEADER_CACHE_MS = 30_000; // bound on how stale a rotated service-account token can be
-
-export async function createKubeClient(
+export function createKubeClient(
   kc: KubeConfig,
   opts: { observe?: RequestObserver; fieldManager?: string } = {},
-): Promise<KubeClient> {
+): KubeClient {
   const { observe } = opts;
   const fieldManager = opts.fieldManager ?? FIELD_MANAGER;
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("kubeconfig has no current cluster");
-  const server = cluster.server.replace(/\/$/, "");
-  const tls: {
-    ca?: Buffer;
-    cert?: Buffer;
-    key?: Buffer;
-    rejectUnauthorized?: boolean;
-    headers?: Record<string, string>;
-  } = {};
-  await kc.applyToHTTPSOptions(tls as never);
-  const dispatcher = new Agent({
-    connect: { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized ?? true },
-    connections: 64,
-    keepAliveTimeout: 30_000,
+  const api = kc.makeApiClient(RawObjectApi);
+  const watcher = new Watch(kc);
+  const ref = (rt: ResourceType, name?: string, namespace?: string): ObjectRef => ({
+    apiVersion: apiVersionOf(rt),
+    kind: rt.kind,
+    name,
+    namespace: rt.namespaced ? namespace : undefined,
   });
-  let headers = { ...(tls.headers ?? {}) };
-  let headersAt = Date.now();
-  const authHeaders = async (): Promise<Record<string, string>> => {
-    if (Date.now() - headersAt > HEADER_CACHE_MS) {
-      const fresh: { headers?: Record<string, string> } = {};
-      await kc.applyToHTTPSOptions(fresh as never);
-      headers = { ...(fresh.headers ?? {}) };
-      headersAt = Date.now();
-    }
-    return headers;
-  };
 
-  async function call(
-    verb: Verb,
-    rt: ResourceType,
-    method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
-    path: string,
-    opts: {
-      query?: Record<string, string | undefined>;
-      body?: unknown;
-      contentType?: string;
-      signal?: AbortSignal;
-    } = {},
-  ) {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, v);
-    const url = `${server}${path}${qs.size ? `?${qs}` : ""}`;
+  /** Runs one request, reports it to the observer, and turns API errors into KubeApiError. */
+  async function call<T>(verb: Verb, rt: ResourceType, what: string, send: () => Promise<T>): Promise<T> {
     const started = performance.now();
-    const res = await request(url, {
-      method,
-      dispatcher,
-      signal: opts.signal,
-      headers: {
-        ...(await authHeaders()),
-        accept: "application/json",
-        ...(opts.body !== undefined ? { "content-type": opts.contentType ?? "application/json" } : {}),
-      },
-      body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
-      // Watches stay open for minutes with long silences between events.
-      bodyTimeout: verb === "watch" ? 0 : 60_000,
-    });
-    observe?.(verb, rt.plural, res.statusCode, (performance.now() - started) / 1000);
-    return res;
-  }
-
-  async function json<T>(res: Awaited<ReturnType<typeof request>>, what: string): Promise<T> {
-    const text = await res.body.text();
-    if (res.statusCode >= 200 && res.statusCode < 300) return JSON.parse(text) as T;
-    let reason = "Unknown";
-    let message = text.slice(0, 2000);
     try {
-      const status = JSON.parse(text) as { reason?: string; message?: string };
-      reason = status.reason ?? reason;
-      message = status.message ?? message;
-    } catch {}
-    throw new KubeApiError(res.statusCode, reason, `${what}: ${res.statusCode} ${message}`);
+      const result = await send();
+      observe?.(verb, rt.plural, 200, (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      if (!(err instanceof ApiException)) throw err;
+      observe?.(verb, rt.plural, err.code, (performance.now() - started) / 1000);
+      const body = (err.body ?? {}) as StatusBody;
+      throw new KubeApiError(
+        err.code,
+        body.reason ?? "Unknown",
+        `${what}: ${err.code} ${body.message ?? ""}`,
+      );
+    }
   }
-
-  const metaOf = (obj: KubeObject) => obj.metadata;
+  const nameOf = (obj: KubeObject) =>
+    `${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ""}${obj.metadata.name ?? obj.metadata.generateName ?? ""}`;
+  const refOf = (rt: ResourceType, obj: KubeObject) => ref(rt, obj.metadata.name, obj.metadata.namespace);
 
   return {
-    server,
     async get<T extends KubeObject>(rt: ResourceType, name: string, namespace?: string) {
-      const res = await call("get", rt, "GET", resourcePath(rt, namespace, name));
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return undefined;
+      try {
+        return await call("get", rt, `get ${rt.plural} ${name}`, () =>
+          api.send<T>({ method: HttpMethod.GET, action: "read", ref: ref(rt, name, namespace) }),
+        );
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return undefined;
+        throw err;
       }
-      return json<T>(res, `get ${rt.plural} ${name}`);
     },
-    async list<T extends KubeObject>(rt: ResourceType, query: Record<string, string | undefined> = {}) {
-      const { namespace, ...rest } = query;
-      const res = await call("list", rt, "GET", resourcePath(rt, namespace), { query: rest });
-      return json<ListResult<T>>(res, `list ${rt.plural}`);
+    list<T extends KubeObject>(rt: ResourceType, query: ListQuery = {}) {
+      return call("list", rt, `list ${rt.plural}`, () =>
+        api.send<ListResult<T>>({
+          method: HttpMethod.GET,
+          action: "list",
+          ref: ref(rt, undefined, query.namespace),
+          query: {
+            labelSelector: query.labelSelector || undefined,
+            fieldSelector: query.fieldSelector || undefined,
+            limit: query.limit === undefined ? undefined : String(query.limit),
+            continue: query.continue,
+          },
+        }),
+      );
     },
-    async create<T extends KubeObject>(rt: ResourceType, obj: KubeObject) {
-      const res = await call("create", rt, "POST", resourcePath(rt, metaOf(obj).namespace), {
-        body: obj,
-        query: { fieldManager },
-      });
-      return json<T>(res, `create ${rt.plural} ${metaOf(obj).name ?? metaOf(obj).generateName ?? ""}`);
+    create<T extends KubeObject>(rt: ResourceType, obj: KubeObject) {
+      return call("create", rt, `create ${rt.plural} ${nameOf(obj)}`, () =>
+        api.send<T>({
+          method: HttpMethod.POST,
+          action: "create",
+          ref: ref(rt, undefined, obj.metadata.namespace),
+          query: { fieldManager },
+          body: obj,
+        }),
+      );
     },
-    async replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject, subresource?: string) {
-      const m = metaOf(obj);
-      const res = await call("update", rt, "PUT", resourcePath(rt, m.namespace, m.name, subresource), {
-        body: obj,
-        query: { fieldManager },
-      });
-      return json<T>(res, `update ${rt.plural}${subresource ? `/${subresource}` : ""} ${m.name}`);
+    replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject, subresource?: string) {
+      return call(
+        "update",
+        rt,
+        `update ${rt.plural}${subresource ? `/${subresource}` : ""} ${nameOf(obj)}`,
+        () =>
+          api.send<T>({
+            method: HttpMethod.PUT,
+            action: "replace",
+            ref: refOf(rt, obj),
+            subresource,
+            query: { fieldManager },
+            body: obj,
+          }),
+      );
     },
-    async apply<T extends KubeObject>(rt: ResourceType, obj: KubeObject) {
-      const m = metaOf(obj);
-      const res = await call("patch", rt, "PATCH", resourcePath(rt, m.namespace, m.name), {
-        body: obj, // JSON is YAML, which the apply patch type accepts
-        contentType: "application/apply-patch+yaml",
-        query: { fieldManager, force: "true" },
-      });
-      return json<T>(res, `apply ${rt.plural} ${m.namespace ? `${m.namespace}/` : ""}${m.name}`);
+    apply<T extends KubeObject>(rt: ResourceType, obj: KubeObject) {
+      return call("patch", rt, `apply ${rt.plural} ${nameOf(obj)}`, () =>
+        api.send<T>({
+          method: HttpMethod.PATCH,
+          action: "patch",
+          ref: refOf(rt, obj),
+          query: { fieldManager, force: "true" },
+          body: obj, // JSON is YAML, which the apply patch type accepts
+          contentType: PatchStrategy.ServerSideApply,
+        }),
+      );
     },
-    async jsonPatch<T extends KubeObject>(
+    jsonPatch<T extends KubeObject>(
       rt: ResourceType,
       name: string,
       namespace: string | undefined,
       ops: unknown[],
     ) {
-      const res = await call("patch", rt, "PATCH", resourcePath(rt, namespace, name), {
-        body: ops,
-        contentType: "application/json-patch+json",
-        query: { fieldManager },
-      });
-      return json<T>(res, `patch ${rt.plural} ${name}`);
+      return call("patch", rt, `patch ${rt.plural} ${name}`, () =>
+        api.send<T>({
+          method: HttpMethod.PATCH,
+          action: "patch",
+          ref: ref(rt, name, namespace),
+          query: { fieldManager },
+          body: ops,
+          contentType: PatchStrategy.JsonPatch,
+        }),
+      );
     },
-    async delete(rt: ResourceType, name: string, namespace?: string, body?: unknown) {
-      const res = await call("delete", rt, "DELETE", resourcePath(rt, namespace, name), { body });
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return false;
+    async delete(rt: ResourceType, name: string, namespace?: string, propagationPolicy?: string) {
+      try {
+        await call("delete", rt, `delete ${rt.plural} ${name}`, () =>
+          api.send({
+            method: HttpMethod.DELETE,
+            action: "delete",
+            ref: ref(rt, name, namespace),
+            query: { propagationPolicy },
+          }),
+        );
+        return true;
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return false;
+        throw err;
       }
-      await json(res, `delete ${rt.plural} ${name}`);
-      return true;
-    },
-    async post<T>(
-      rt: ResourceType,
-      name: string,
-      namespace: string | undefined,
-      subresource: string,
-      body: unknown,
-    ) {
-      const res = await call("create", rt, "POST", resourcePath(rt, namespace, name, subresource), { body });
-      return json<T>(res, `create ${rt.plural}/${subresource} ${name}`);
     },
     async watch<T extends KubeObject>(
       rt: ResourceType,
-      query: Record<string, string | undefined>,
+      query: WatchQuery,
       onEvent: (e: WatchEvent<T>) => void,
       signal: AbortSignal,
     ) {
-      const { namespace, ...rest } = query;
-      const res = await call("watch", rt, "GET", resourcePath(rt, namespace), {
-        query: { ...rest, watch: "true" },
-        signal,
-      });
-      if (res.statusCode !== 200) {
-        await json(res, `watch ${rt.plural}`);
-        return;
-      }
-      let buf = "";
-      try {
-        for await (const chunk of res.body) {
-          buf += (chunk as Buffer).toString("utf8");
-          let nl = buf.indexOf("\n");
-          while (nl >= 0) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
-            nl = buf.indexOf("\n");
+      const path = await api.collectionPath(ref(rt, undefined, query.namespace));
+      const started = performance.now();
+      // An exception thrown by a handler (the library would swallow it) ends the watch instead.
+      let failure: unknown;
+      await new Promise<void>((resolve, reject) => {
+        let stop: AbortController | undefined;
+        let ended = false;
+        const abort = () => stop?.abort();
+        const done = (err: unknown) => {
+          ended = true;
+          signal.removeEventListener("abort", abort);
+          const status = (err as { statusCode?: number } | null)?.statusCode;
+          observe?.("watch", rt.plural, status ?? 200, (performance.now() - started) / 1000);
+          const e = failure ?? err;
+          // The library ends a silent watch after its inactivity timeout: a normal end here.
+          if (!e || signal.aborted || (e as Error).name === "TimeoutError") resolve();
+          else if (status)
+            reject(
+              new KubeApiError(
+                status,
+                "WatchFailed",
+                `watch ${rt.plural}: ${status} ${(e as Error).message}`,
+              ),
+            );
+          else reject(e);
+        };
+        const handle = (type: string, object: unknown) => {
+          if (failure) return;
+          try {
+            if (type === "ERROR") {
+              const s = object as StatusBody;
+              throw new KubeApiError(s.code ?? 500, s.reason ?? "WatchError", s.message ?? "watch error");
+            }
+            onEvent({ type, object } as WatchEvent<T>);
+          } catch (err) {
+            failure = err;
+            abort();
           }
-        }
-      } catch (err) {
-        if (!signal.aborted) throw err;
-      }
-    },
-    async close() {
-      await dispatcher.close();
+        };
+        watcher
+          .watch(
+            path,
+            {
+              labelSelector: query.labelSelector || undefined,
+              resourceVersion: query.resourceVersion || undefined,
+              allowWatchBookmarks: true,
+              timeoutSeconds: watchSeconds(),
+            },
+            handle,
+            done,
+          )
+          .then((controller) => {
+            stop = controller;
+            if (ended) return;
+            if (signal.aborted || failure) controller.abort();
+            else signal.addEventListener("abort", abort, { once: true });
+          }, reject);
+      });
     },
   };
 }

@@ -1,9 +1,11 @@
-// List-then-watch cache of one resource type. Reconcilers read only from these caches, so a
-// reconcile that finds nothing to change costs no API request at all.
+// List-then-watch cache of one resource type (optionally one namespace), on the client in
+// client.ts. Reconcilers read only from these caches, so a reconcile that finds nothing to
+// change costs no API request at all; the router's Tenant and EndpointSlice sources use the same
+// cache. It never gives up: a failed list or watch is retried with capped backoff.
 import type { Logger } from "../core/log.ts";
-import type { KubeClient, WatchEvent } from "./client.ts";
-import { KubeApiError } from "./client.ts";
-import { type KubeObject, keyOf, objectKey, type ResourceType } from "./types.ts";
+import { sleep } from "../core/sleep.ts";
+import { KubeApiError, type KubeClient, type WatchEvent } from "./client.ts";
+import { apiVersionOf, type KubeObject, keyOf, objectKey, type ResourceType } from "./types.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
 /** `own` is true for objects the controller just wrote itself (see remember()). */
@@ -24,11 +26,12 @@ export interface Informer<T extends KubeObject> {
   synced: Promise<void>;
 }
 
-const PAGE_SIZE = "500";
-const RETRY_MS = 1_000;
+const PAGE_SIZE = 500;
+const MIN_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
 
 /** Numeric comparison where both are numbers (etcd revisions in practice), else "different means newer". */
-export function isNewer(candidate: string | undefined, current: string | undefined): boolean {
+function isNewer(candidate: string | undefined, current: string | undefined): boolean {
   if (!current) return true;
   if (!candidate) return false;
   if (/^\d+$/.test(candidate) && /^\d+$/.test(current)) return BigInt(candidate) > BigInt(current);
@@ -38,9 +41,15 @@ export function isNewer(candidate: string | undefined, current: string | undefin
 export function startInformer<T extends KubeObject>(opts: {
   client: KubeClient;
   resource: ResourceType;
+  /** Only this namespace's objects (a namespaced watch needs no cluster-wide permission). */
+  namespace?: string;
   labelSelector?: string;
   onEvent: InformerHandler<T>;
-  log: Logger;
+  /** Called after the first list and after every relist (e.g. to publish an empty result). */
+  onSync?: () => void;
+  /** Called with every failed list or watch, before the retry. */
+  onError?: (err: Error) => void;
+  log?: Logger;
   signal: AbortSignal;
 }): Informer<T> {
   const { client, resource, signal, log } = opts;
@@ -64,13 +73,14 @@ export function startInformer<T extends KubeObject>(opts: {
     let cont: string | undefined;
     do {
       const page = await client.list<T>(resource, {
+        namespace: opts.namespace,
         labelSelector: opts.labelSelector,
         limit: PAGE_SIZE,
         continue: cont,
       });
       for (const item of page.items) {
         // List items carry no apiVersion/kind; the reconcilers' renderers expect them.
-        item.apiVersion ??= resource.group ? `${resource.group}/${resource.version}` : resource.version;
+        item.apiVersion ??= apiVersionOf(resource);
         item.kind ??= resource.kind;
         seen.add(keyOf(item));
         put(item);
@@ -84,16 +94,13 @@ export function startInformer<T extends KubeObject>(opts: {
         opts.onEvent("delete", obj, undefined, false);
       }
     }
+    opts.onSync?.();
   }
 
   function onWatchEvent(e: WatchEvent<T>): void {
     if (e.type === "BOOKMARK") {
       resourceVersion = e.object.metadata.resourceVersion ?? resourceVersion;
       return;
-    }
-    if (e.type === "ERROR") {
-      const status = e.object as unknown as { code?: number; message?: string };
-      throw new KubeApiError(status.code ?? 500, "WatchError", status.message ?? "watch error");
     }
     resourceVersion = e.object.metadata.resourceVersion ?? resourceVersion;
     if (e.type === "DELETED") {
@@ -108,6 +115,7 @@ export function startInformer<T extends KubeObject>(opts: {
 
   void (async () => {
     let needList = true;
+    let retryMs = MIN_RETRY_MS;
     while (!signal.aborted) {
       try {
         if (needList) {
@@ -117,25 +125,26 @@ export function startInformer<T extends KubeObject>(opts: {
         }
         await client.watch<T>(
           resource,
-          {
-            labelSelector: opts.labelSelector,
-            resourceVersion,
-            allowWatchBookmarks: "true",
-            // The server ends each watch after this long; spread so watches do not renew together.
-            timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
-          },
+          { namespace: opts.namespace, labelSelector: opts.labelSelector, resourceVersion },
           onWatchEvent,
           signal,
         );
+        retryMs = MIN_RETRY_MS;
       } catch (err) {
         if (signal.aborted) break;
         // 410 Gone: our resourceVersion is older than etcd's compaction window; start over.
-        if (err instanceof KubeApiError && err.status === 410) needList = true;
-        else {
-          log.warn({ err: (err as Error).message, resource: resource.plural }, "watch failed; retrying");
-          await new Promise((r) => setTimeout(r, RETRY_MS));
-          if (err instanceof KubeApiError && err.status >= 400) needList = true;
+        if (err instanceof KubeApiError && err.status === 410) {
+          needList = true;
+          continue;
         }
+        opts.onError?.(err as Error);
+        log?.warn(
+          { err: (err as Error).message, resource: resource.plural, retryMs },
+          "list/watch failed; retrying",
+        );
+        await sleep(retryMs, signal);
+        retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+        if (err instanceof KubeApiError && err.status >= 400) needList = true;
       }
     }
   })();
@@ -146,7 +155,7 @@ export function startInformer<T extends KubeObject>(opts: {
     get: (name, namespace) => store.get(objectKey(resource.namespaced ? namespace : undefined, name)),
     list: () => [...store.values()],
     remember(obj: T) {
-      obj.apiVersion ??= resource.group ? `${resource.group}/${resource.version}` : resource.version;
+      obj.apiVersion ??= apiVersionOf(resource);
       obj.kind ??= resource.kind;
       // Handlers run now, as for a watch event (a ModelPool created by a Tenant's reconcile must
       // get its own reconcile); the watch event for the same version then finds nothing new.

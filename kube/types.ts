@@ -1,4 +1,4 @@
-// The slice of Kubernetes object shapes the controller reads, and the API resources it uses.
+// The slice of Kubernetes object shapes loraplex reads, and the API resources it uses.
 import { API_GROUP, API_VERSION } from "../core/tenant.ts";
 
 export type OwnerReference = {
@@ -71,6 +71,9 @@ export const R = {
   deployments: rt("apps", "v1", "deployments", "Deployment"),
   podDisruptionBudgets: rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
   leases: rt("coordination.k8s.io", "v1", "leases", "Lease"),
+  endpointSlices: rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+  jobs: rt("batch", "v1", "jobs", "Job"),
+  pods: rt("", "v1", "pods", "Pod"),
 } as const;
 
 export function apiVersionOf(r: ResourceType): string {

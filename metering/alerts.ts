@@ -5,8 +5,10 @@
 //
 // Signature: header `x-loraplex-signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`;
 // the receiver recomputes it with the tenant's webhook secret and rejects stale timestamps.
+
 import { createHmac } from "node:crypto";
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import type { MeteringMetrics } from "./metrics.ts";
 
 export type SpendAlert = {
@@ -86,7 +88,7 @@ export function createAlertSink(deps: AlertSinkDeps): AlertSink {
       }
       if (attempt < retries) {
         const delay = base * 2 ** attempt * (0.75 + Math.random() / 2);
-        await new Promise((r) => setTimeout(r, delay).unref());
+        await sleep(delay, undefined, { unref: true });
       }
     }
     deps.metrics?.webhook("failed");

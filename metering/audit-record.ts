@@ -1,7 +1,7 @@
 // The audit row of a request: who asked for what, under which policy, and what was decided.
 // What it keeps of the conversation follows tenant.spec.audit.mode: `full` keeps prompt and
 // response, `hashes` keeps only their SHA-256 (enough to prove what was said, not to read it),
-// `none` keeps neither. The router hands the texts over with recordAuditPayload().
+// `none` keeps neither. The router puts the texts on the request context (ctx.audit).
 import { createHash } from "node:crypto";
 import type { RequestContext } from "../core/request-context.ts";
 import type { Tenant } from "../core/tenant.ts";
@@ -18,18 +18,6 @@ export type AuditContent = {
   promptSha256: string | null;
   responseSha256: string | null;
 };
-
-export type AuditPayload = { prompt?: unknown; response?: string };
-
-const payloads = new WeakMap<RequestContext, AuditPayload>();
-
-/**
- * For the router: the prompt as sent upstream (after the tenant's policy was applied) and the
- * response text. Call before settle; later calls merge. Without it, audit rows carry no content.
- */
-export function recordAuditPayload(ctx: RequestContext, payload: AuditPayload): void {
-  payloads.set(ctx, { ...payloads.get(ctx), ...payload });
-}
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 const policyHashes = new WeakMap<Tenant, string>();
@@ -55,7 +43,7 @@ const MAX_FULL_TEXT = 1_000_000;
 
 export function buildAuditContent(ctx: RequestContext): AuditContent {
   const mode = ctx.tenant.spec.audit.mode;
-  const p = payloads.get(ctx);
+  const p = ctx.audit;
   const prompt =
     p?.prompt === undefined ? null : typeof p.prompt === "string" ? p.prompt : JSON.stringify(p.prompt);
   const response = p?.response ?? null;

@@ -7,9 +7,9 @@
 // ones, so a crashed router's reservations lapse without a separate process.
 
 import { ApiError } from "../core/errors.ts";
+import type { KeySpace } from "../core/redis-keys.ts";
 import type { RequestContext } from "../core/request-context.ts";
 import { usdToMicro } from "./prices.ts";
-import type { KeySpace } from "./redis-keys.ts";
 
 export type Period = "daily" | "monthly";
 export type Caps = { dailyMicro: number; monthlyMicro: number }; // -1 = no cap

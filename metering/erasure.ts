@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { deleteKeysMatching } from "../core/redis.ts";
-import type { KeySpace } from "./redis-keys.ts";
+import type { KeySpace } from "../core/redis-keys.ts";
 import { fieldOf } from "./spool.ts";
 import { ERASURE_LOCK_SQL } from "./usage-store.ts";
 

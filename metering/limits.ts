@@ -6,8 +6,8 @@
 // overshoot a TPM limit by more than one request's estimate error, however many run at once.
 
 import { ApiError } from "../core/errors.ts";
+import type { KeySpace, ScopeRef } from "../core/redis-keys.ts";
 import type { RequestContext } from "../core/request-context.ts";
-import type { KeySpace, ScopeRef } from "./redis-keys.ts";
 
 export type RateLimits = { requestsPerMinute?: number; tokensPerMinute?: number; maxConcurrent?: number };
 export type LimitScope = { ref: ScopeRef; limits: RateLimits; bucketKey: string; leaseKey: string };

@@ -19,7 +19,7 @@ export type SpoolEntry = UsageEvent & { audit: AuditContent | null };
  */
 export type SpooledRow = { json: string; month: string };
 
-export const toRow = (e: SpoolEntry): SpooledRow => ({ json: JSON.stringify(e), month: e.ts.slice(0, 7) });
+const toRow = (e: SpoolEntry): SpooledRow => ({ json: JSON.stringify(e), month: e.ts.slice(0, 7) });
 
 export type Spool = {
   append(entry: SpoolEntry): void;

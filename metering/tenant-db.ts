@@ -4,7 +4,7 @@
 // its WHERE clause; the explicit tenant filter in each query stays as the first wall.
 import type pg from "pg";
 
-export const TENANT_READER_ROLE = "loraplex_tenant_reader";
+const TENANT_READER_ROLE = "loraplex_tenant_reader";
 
 export async function withTenant<T>(
   pool: pg.Pool,

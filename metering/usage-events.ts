@@ -51,7 +51,7 @@ export function uuidv7(nowMs = Date.now()): string {
 }
 
 /** ctx.receivedAt is performance.now(); events need wall-clock time. */
-export function arrivalTime(ctx: RequestContext): number {
+function arrivalTime(ctx: RequestContext): number {
   return Math.round(Date.now() - (performance.now() - ctx.receivedAt));
 }
 

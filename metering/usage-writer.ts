@@ -3,9 +3,11 @@
 // batch holding it committed, so a Postgres outage leaves everything in the stream (pending for
 // this consumer) to be retried with backoff; entries a crashed router had claimed are taken over
 // after `claimIdleMs`. The insert is idempotent by event id, so redelivery never double counts.
+
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import type { MeteringMetrics } from "./metrics.ts";
 import { fieldOf, type SpooledRow } from "./spool.ts";
 import type { UsageStore } from "./usage-store.ts";
@@ -160,7 +162,7 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
         );
         ownPending = true;
         groupReady = false;
-        await new Promise((r) => setTimeout(r, backoff));
+        await sleep(backoff);
         backoff = Math.min(maxBackoffMs, backoff * 2);
       }
     }

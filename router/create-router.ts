@@ -1,17 +1,22 @@
 // Assembles a running router: secrets, Postgres (migrated), Redis, tenants (directory or
 // Kubernetes informer), engine pools, authentication, hooks, metrics and the HTTP server.
 // `loraplex router` calls this; tests call it directly to inject their own Hooks.
+
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { createKeyStore, revocationChannel } from "../api-keys/api-keys.ts";
+import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
+import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "../core/cluster-layout.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { recordAuditPayload } from "../metering/audit-record.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
+import type { Hooks } from "../core/request-context.ts";
+import { sleep } from "../core/sleep.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
@@ -21,15 +26,13 @@ import { createAuthenticator } from "./auth/authenticate.ts";
 import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
-import type { RouterDeps, RouterHooks } from "./handlers/deps.ts";
+import type { RouterDeps } from "./handlers/deps.ts";
 import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
 import { startMetering } from "./metering/setup.ts";
 import { createRouterMetrics } from "./metrics.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
-import { loadKubeConfig } from "./scheduling/discovery-endpointslices.ts";
-import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "./scheduling/pool-ref.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
 
@@ -38,7 +41,7 @@ export type HookFactory = (infra: {
   redis: Redis;
   logger: Logger;
   schema?: string;
-}) => RouterHooks | Promise<RouterHooks>;
+}) => Hooks | Promise<Hooks>;
 
 export type RouterOptions = {
   host?: string;
@@ -59,10 +62,10 @@ export type RouterOptions = {
   /** How often fine-tuned adapters registered by the trainer are re-read (default 2000). */
   fineTunedRefreshMs?: number;
   /**
-   * Admission/settlement hooks, with any of the optional extras in handlers/deps.ts. Default:
+   * Admission/settlement hooks, with any of the optional extras in core/request-context.ts. Default:
    * metering when the environment configures it, else admit everything and record nothing.
    */
-  hooks?: RouterHooks | HookFactory;
+  hooks?: Hooks | HookFactory;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
 };
@@ -104,6 +107,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     await migrate(db, { schema, log: logger });
     const redis = createRedis(cfg);
     cleanups.push(() => redis.quit());
+    const redisKeys = createKeySpace({ schema });
     const tenants = await startTenants(opts, logger);
     cleanups.push(() => tenants.close());
     const pools = await createPools({
@@ -112,6 +116,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       systemNamespace,
       healthIntervalMs: opts.healthIntervalMs,
       redis,
+      keys: redisKeys,
       logger,
     });
     cleanups.push(() => pools.close());
@@ -128,7 +133,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     const stopWatchingTenants = tenants.store.onChange(watchPools);
     cleanups.push(async () => stopWatchingTenants());
 
-    const channel = revocationChannel(schema);
+    const channel = redisKeys.keyRevocations();
     const keys = createKeyStore({ pool: db, secret: keySecret, redis, channel });
     const auth = createAuthenticator({ keys, tenants: tenants.store, redis, channel, log: logger });
     cleanups.push(() => auth.close());
@@ -156,18 +161,10 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
           })
         : undefined;
     if (metering) cleanups.push(() => metering.close());
-    const hooks: RouterHooks =
+    const hooks: Hooks =
       typeof opts.hooks === "function"
         ? await opts.hooks({ pg: db, redis, logger, schema })
-        : (opts.hooks ??
-          (metering
-            ? {
-                ...metering.hooks,
-                // The audit row keeps the conversation (or its hashes) unless the tenant says none.
-                wantsPayload: (ctx) => ctx.tenant.spec.audit.mode !== "none",
-                payload: recordAuditPayload,
-              }
-            : noopHooks));
+        : (opts.hooks ?? metering?.hooks ?? noopHooks);
 
     const fineTuned = await startFineTunedModels({
       pool: db,
@@ -236,7 +233,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const deadline = Date.now() + graceMs;
-        while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        while (active > 0 && Date.now() < deadline) await sleep(25);
         server.closeAllConnections();
         await closed;
         await release();

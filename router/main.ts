@@ -3,6 +3,8 @@
 // watches Tenant resources and the pools' EndpointSlices. SIGTERM/SIGINT drain gracefully.
 import { parseArgs } from "node:util";
 import { pino } from "pino";
+import { DEFAULT_SYSTEM_NAMESPACE } from "../core/cluster-layout.ts";
+import { intFlag } from "../core/flags.ts";
 import {
   createRouter,
   DEFAULT_MAX_BODY_BYTES,
@@ -10,7 +12,6 @@ import {
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   type RouterOptions,
 } from "./create-router.ts";
-import { DEFAULT_SYSTEM_NAMESPACE } from "./scheduling/pool-ref.ts";
 
 export { createRouter, type RouterOptions, type RunningRouter } from "./create-router.ts";
 
@@ -99,29 +100,20 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
   const kubeconfigPath = v.kubeconfig ?? process.env.KUBECONFIG;
   return {
     help: v.help === true,
-    graceMs: int(v["shutdown-grace-ms"], "--shutdown-grace-ms", 0) ?? 10_000,
+    graceMs: intFlag("--shutdown-grace-ms", v["shutdown-grace-ms"]) ?? 10_000,
     options: {
       host: v.host,
-      port: int(v.port, "--port", 0, 65_535),
+      port: intFlag("--port", v.port, { min: 0, max: 65_535 }),
       tenantsDir: v["tenants-dir"],
       engines: v.engines,
       kube: v.kube ? (kubeconfigPath ? { kubeconfigPath } : { inCluster: true }) : undefined,
       systemNamespace: v["system-namespace"],
       dbSchema: v["db-schema"],
-      maxBodyBytes: int(v["max-body-bytes"], "--max-body-bytes", 1),
-      upstreamTimeoutMs: int(v["upstream-timeout-ms"], "--upstream-timeout-ms", 1),
-      healthIntervalMs: int(v["health-interval-ms"], "--health-interval-ms", 10),
+      maxBodyBytes: intFlag("--max-body-bytes", v["max-body-bytes"], { min: 1 }),
+      upstreamTimeoutMs: intFlag("--upstream-timeout-ms", v["upstream-timeout-ms"], { min: 1 }),
+      healthIntervalMs: intFlag("--health-interval-ms", v["health-interval-ms"], { min: 10 }),
     },
   };
-}
-
-function int(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`${flag} must be an integer in ${min}..${max}, got '${value}'`);
-  }
-  return n;
 }
 
 export const routerCommand = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../core/errors.ts";
-import { acmeLike, globexLike, makeTenant } from "../test/router-core/tenants.ts";
+import { acmeLike, globexLike, makeTenant } from "../test/support/tenants.ts";
 import {
   applyChatPolicy,
   applyCompletionPolicy,
@@ -117,7 +117,7 @@ describe("applyCompletionPolicy", () => {
     const tiny = makeTenant("tiny", { policy: { maxOutputTokens: 8 } });
     expect(applyCompletionPolicy(tiny, completion()).body.max_tokens).toBe(8);
     const r = applyCompletionPolicy(plain, completion());
-    expect([r.body.max_tokens, r.maxOutputTokens]).toEqual([undefined, 16]);
+    expect([r.body.max_tokens, r.maxOutputTokens]).toEqual([16, 16]);
   });
 });
 

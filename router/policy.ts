@@ -4,25 +4,24 @@
 // - with allowClientSystemPrompt: false, any client 'system' or 'developer' message is refused
 //   with a 400 that says so (param 'messages') instead of being dropped silently;
 // - max_tokens / max_completion_tokens are capped at maxOutputTokens, and set to it when absent
-//   (completions: to min(16, cap), keeping the API's default of 16);
+//   (completions: to min(16, cap), keeping the API's default of 16, and always sent upstream);
 // - cache_salt is always the tenant's own (see cacheSaltFor); a client's value is overwritten.
 import { createHmac } from "node:crypto";
 import { deriveKey } from "../api-keys/secrets.ts";
-import { invalidBody } from "../core/errors.ts";
+import { invalidRequest } from "../core/errors.ts";
 import type { Tenant } from "../core/tenant.ts";
 import type { ChatBody, CompletionBody } from "./validate-body.ts";
 
 export {
   type ChatBody,
   type CompletionBody,
-  type EmbeddingBody,
   validateChatBody,
   validateCompletionBody,
   validateEmbeddingBody,
 } from "./validate-body.ts";
 
 /** OpenAI's (and vLLM's) default max_tokens for /v1/completions. */
-export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
+const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 
 export type PolicyResult<T> = {
   /** The same object, changed in place. */
@@ -36,7 +35,7 @@ export function applyChatPolicy(tenant: Tenant, body: ChatBody, cacheSalt?: stri
   if (!allowClientSystemPrompt) {
     const i = body.messages.findIndex((m) => m.role === "system" || m.role === "developer");
     if (i >= 0) {
-      throw invalidBody(
+      throw invalidRequest(
         `This tenant does not allow client system prompts: messages[${i}] has role '${body.messages[i]!.role}'. ` +
           "The tenant's own system prompt is applied by the platform; send user and assistant messages only.",
         "messages",
@@ -65,12 +64,15 @@ export function applyCompletionPolicy(
   tenant: Tenant,
   body: CompletionBody,
   cacheSalt?: string,
-): PolicyResult<CompletionBody> {
+): PolicyResult<CompletionBody> & { maxOutputTokens: number } {
   const { systemPrompt, maxOutputTokens: cap } = tenant.spec.policy;
   if (systemPrompt) body.prompt = prefixPrompt(body.prompt, `${systemPrompt}\n\n`);
   const asked = body.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS;
   const effective = cap === undefined ? asked : Math.min(asked, cap);
-  if (cap !== undefined || body.max_tokens != null) body.max_tokens = effective;
+  // Always explicit: what is reserved against limits and caps is then what the engine may
+  // generate, whatever its own default (vLLM's is 16; an engine that defaults to the context
+  // length would otherwise generate far more than was reserved).
+  body.max_tokens = effective;
   if (cacheSalt !== undefined) body.cache_salt = cacheSalt;
   return { body, maxOutputTokens: effective };
 }
@@ -79,7 +81,7 @@ function prefixPrompt(prompt: CompletionBody["prompt"], prefix: string): Complet
   if (typeof prompt === "string") return prefix + prompt;
   if (prompt.every((p) => typeof p === "string")) return prompt.map((p) => prefix + p);
   // Token ids cannot be prefixed with text without the engine's tokenizer.
-  throw invalidBody(
+  throw invalidRequest(
     "This tenant has a system prompt, so the prompt must be text; token-id prompts are not accepted.",
     "prompt",
   );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../core/errors.ts";
 import { loraName } from "../core/storage-layout.ts";
-import { acmeLike, globexLike, makeTenant } from "../test/router-core/tenants.ts";
+import { acmeLike, adapter, globexLike, makeTenant } from "../test/support/tenants.ts";
 import { listModels } from "./api/models.ts";
 import { resolveModel } from "./resolve-model.ts";
 
@@ -42,7 +42,7 @@ describe("resolveModel", () => {
   it("derives the upstream name from the tenant, so equal adapter names never share an engine slot", () => {
     const a = resolveModel(acmeLike("acme"), "support-bot@1").adapter!.loraName;
     const b = resolveModel(
-      makeTenant("other", { adapters: [{ ...acme.spec.adapters[0]! }] }),
+      makeTenant("other", { adapters: [adapter("other", "support-bot", 1)] }),
       "support-bot@1",
     ).adapter!.loraName;
     expect(a).not.toBe(b);

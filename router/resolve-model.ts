@@ -3,7 +3,7 @@
 // adapter names cannot be probed across tenants. The engine-side lora_name comes from
 // loraName(tenant, adapter, version) and never from anything the client sent.
 
-import { ApiError, invalidBody, modelNotFound } from "../core/errors.ts";
+import { ApiError, invalidRequest, modelNotFound } from "../core/errors.ts";
 import type { ResolvedModel } from "../core/request-context.ts";
 import { loraName } from "../core/storage-layout.ts";
 import type { Tenant } from "../core/tenant.ts";
@@ -62,14 +62,14 @@ export function resolveModel(
   table: ReadonlyMap<string, ResolvedModel> = modelTable(tenant),
 ): ResolvedModel {
   if (typeof model !== "string") {
-    throw invalidBody(
+    throw invalidRequest(
       model === undefined ? "you must provide a model parameter" : "'model' must be a string",
       "model",
     );
   }
   const found = table.get(model);
   if (found !== undefined) return found;
-  if (model === "") throw invalidBody("you must provide a model parameter", "model");
+  if (model === "") throw invalidRequest("you must provide a model parameter", "model");
   const shown = model.length > MAX_ECHOED ? `${model.slice(0, MAX_ECHOED)}…` : model;
   if (knownBaseModels?.has(model)) {
     throw new ApiError(403, `The model '${shown}' is not allowed for this tenant.`, {

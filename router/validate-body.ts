@@ -3,7 +3,7 @@
 // does ('messages[2].content'); unknown fields pass through untouched, as OpenAI and vLLM
 // accept vendor extensions.
 import { z } from "zod";
-import { invalidBody } from "../core/errors.ts";
+import { invalidRequest } from "../core/errors.ts";
 
 const MAX_STOP = 16;
 const MAX_USER = 512;
@@ -101,7 +101,6 @@ export const EmbeddingBody = z.looseObject({
 });
 
 export type ChatBody = z.infer<typeof ChatBody>;
-export type ChatMessage = z.infer<typeof Message>;
 export type CompletionBody = z.infer<typeof CompletionBody>;
 export type EmbeddingBody = z.infer<typeof EmbeddingBody>;
 
@@ -111,14 +110,14 @@ export const validateEmbeddingBody = (body: unknown): EmbeddingBody => validate(
 
 function validate<T>(schema: z.ZodType<T>, body: unknown): T {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw invalidBody("The request body must be a JSON object.");
+    throw invalidRequest("The request body must be a JSON object.");
   }
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const { path, message } = explain(r.error.issues[0]!, []);
   const param = formatPath(path);
-  if (message === "missing") throw invalidBody(`Missing required parameter: '${param}'.`, param);
-  throw invalidBody(param ? `Invalid '${param}': ${message}.` : `${message}.`, param || undefined);
+  if (message === "missing") throw invalidRequest(`Missing required parameter: '${param}'.`, param);
+  throw invalidRequest(param ? `Invalid '${param}': ${message}.` : `${message}.`, param || undefined);
 }
 
 type Path = readonly PropertyKey[];

@@ -9,6 +9,7 @@ import pg from "pg";
 import { parseAllDocuments, stringify } from "yaml";
 import { loadServiceConfig } from "../core/config.ts";
 import { createRedis, deleteKeysMatching } from "../core/redis.ts";
+import { createKeySpace } from "../core/redis-keys.ts";
 import type { Tenant } from "../core/tenant.ts";
 
 /** USD per 1,000 tokens. Demo figures, in the range of hosted 8B models; adapters cost more. */
@@ -64,12 +65,12 @@ export async function writeTenantsDir(from: string, to: string, overrides: Limit
   }
 }
 
-/** Drops the Postgres schema and the Redis keys (prefix loraplex:<schema>:) of a previous run. */
+/** Drops the Postgres schema and the Redis keys (the schema's key space) of a previous run. */
 export async function resetMeteringState(schema: string): Promise<void> {
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`unexpected schema name '${schema}'`);
   const cfg = loadServiceConfig();
   const pool = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
   await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => pool.end());
   const redis = createRedis(cfg);
-  await deleteKeysMatching(redis, `loraplex:${schema}:*`).finally(() => redis.disconnect());
+  await deleteKeysMatching(redis, `${createKeySpace({ schema }).prefix}*`).finally(() => redis.disconnect());
 }

@@ -3,6 +3,7 @@
 // the shared pool, one for globex's dedicated pool), the router in local mode over
 // manifests/samples/ (or a copy with the caller's limit overrides), metering on (demo-metering.ts),
 // and an API key per tenant. Every process it starts, it stops.
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
@@ -10,9 +11,16 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, relative, resolve } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  DEFAULT_SHARED_POOL,
+  DEFAULT_SYSTEM_NAMESPACE,
+  formatPoolRef,
+  poolRefFor,
+} from "../core/cluster-layout.ts";
 import { loadServiceConfig } from "../core/config.ts";
 import { writeAdapter } from "../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../core/s3.ts";
+import { sleep } from "../core/sleep.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { loadTenantDir } from "../tenants/dir-source.ts";
 import { DEFAULT_TRAINER_PYTHON } from "../trainer/executor-local.ts";
@@ -93,12 +101,12 @@ export async function startStack(opts: {
     );
     const flag = (rs: Replica[]) => rs.map((r) => `${r.engineUrl}|${r.agentUrl}`).join(",");
     const engines = [
-      `loraplex-system/shared=${flag(replicas.filter((r) => shared.includes(r.name)))}`,
+      `${formatPoolRef({ namespace: DEFAULT_SYSTEM_NAMESPACE, name: DEFAULT_SHARED_POOL })}=${flag(replicas.filter((r) => shared.includes(r.name)))}`,
       ...tenants
         .filter((t) => t.spec.tier === "dedicated")
         .map(
           (t) =>
-            `tenant-${t.metadata.name}/engine=${flag(replicas.filter((r) => r.name.startsWith(`${t.metadata.name}-`)))}`,
+            `${poolRefFor(t, DEFAULT_SYSTEM_NAMESPACE)}=${flag(replicas.filter((r) => r.name.startsWith(`${t.metadata.name}-`)))}`,
         ),
     ].join(";");
 
@@ -250,8 +258,8 @@ function launch(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc
     out += b.toString();
     if (out.length > 1_000_000) out = out.slice(-500_000);
   };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   const exited = new Promise<void>((r) => child.once("exit", () => file.end(() => r())));
   return { name, child, exited, output: () => out };
 }
@@ -261,7 +269,7 @@ async function waitUp(p: Proc, url: string, timeoutMs = 60_000): Promise<void> {
   while (Date.now() < deadline) {
     if (p.child.exitCode !== null) throw new Error(`${p.name} exited with code ${p.child.exitCode}`);
     if ((await fetch(url).catch(() => undefined))?.ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`${p.name} was not ready at ${url} within ${timeoutMs / 1000} s`);
 }

@@ -3,7 +3,9 @@
 // tenant-facing Usage and Costs API with the tenant's own key — the way an OpenAI client reads
 // OpenAI's organization usage — and one tenant sending requests until its daily spend cap
 // answers 429 insufficient_quota.
+
 import OpenAI from "openai";
+import { sleep } from "../core/sleep.ts";
 import type { Stack } from "./demo-stack.ts";
 
 type Say = (msg: string) => void;
@@ -76,7 +78,7 @@ export async function tenantUsage(stack: Stack, expected: Record<string, number>
       }
       if (Date.now() > deadline)
         throw new Error(`${tenant}: usage API shows ${row.requests} requests, expected ${expected[tenant]}`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
   return rows;

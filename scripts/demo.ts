@@ -8,9 +8,11 @@
 // `make dev` (node scripts/demo.ts --dev): the same stack in the foreground, the sample caps
 // unchanged; writes .loraplex/dev.json with the router and dashboard URLs, admin token and
 // per-tenant keys, removed on exit.
+
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
+import { sleep } from "../core/sleep.ts";
 import { type Stack, startStack } from "./demo-stack.ts";
 import { driveTraffic, hitSpendCap, printUsage, tenantUsage } from "./demo-usage.ts";
 
@@ -109,7 +111,7 @@ async function replicaOf(stack: Stack, reqId: string): Promise<string> {
       const url = (JSON.parse(line) as { replica?: string }).replica;
       return stack.replicas.find((r) => r.engineUrl === url)?.name ?? "?";
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   return "?";
 }

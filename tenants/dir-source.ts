@@ -1,7 +1,8 @@
 // Local mode: the Tenant documents live as YAML files in a directory (`--tenants-dir`, default
-// manifests/samples/), the same documents an infra team would `kubectl apply`. Every *.yaml and
-// *.yml file is read, multi-document files included; other kinds (ModelPool, Adapter...) are
-// ignored. The directory is watched and reloaded as a whole, shortly after the last change.
+// manifests/samples/), the same documents an infra team would `kubectl apply`. Every *.yaml,
+// *.yml and *.json file is read, multi-document files included; other kinds (ModelPool,
+// Adapter...) are ignored. The directory is watched and reloaded as a whole, shortly after the
+// last change to a tenant file: other files there (a log, an editor's swap file) cause none.
 import { type FSWatcher, watch } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,11 +12,21 @@ import { parseTenant, type Tenant } from "../core/tenant.ts";
 import type { MutableTenantStore, TenantProblem, TenantSource } from "./tenant-store.ts";
 
 const DEFAULT_DEBOUNCE_MS = 100;
+const TENANT_FILE = /\.(ya?ml|json)$/;
+
+/**
+ * Whether a change to `filename` may change the tenants: a tenant file, or the `..data` link
+ * (and its `..data_tmp`/`..<timestamp>` companions) that a ConfigMap volume swaps on update.
+ * No name at all (some platforms) may be anything.
+ */
+function affectsTenants(filename: string | null): boolean {
+  return filename === null || TENANT_FILE.test(filename) || filename.startsWith("..");
+}
 
 export async function loadTenantDir(dir: string): Promise<{ tenants: Tenant[]; problems: TenantProblem[] }> {
   // Symlinks count: a ConfigMap mounted as a volume is a directory of links into `..data/`.
   const files = (await readdir(dir, { withFileTypes: true }))
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith(".") && /\.ya?ml$/.test(e.name))
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith(".") && TENANT_FILE.test(e.name))
     .map((e) => e.name)
     .sort();
   const tenants = new Map<string, Tenant>();
@@ -112,7 +123,9 @@ export async function startDirTenantSource(opts: {
     }, opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   };
 
-  const watcher: FSWatcher = watch(dir, { persistent: false }, schedule);
+  const watcher: FSWatcher = watch(dir, { persistent: false }, (_event, filename) => {
+    if (affectsTenants(filename)) schedule();
+  });
   watcher.on("error", (err) => log?.error({ dir, err: err.message }, "tenants directory watch failed"));
 
   return {

@@ -1,21 +1,15 @@
-// In a cluster: the router watches Tenant resources (loraplex.io/v1alpha1, cluster-scoped) with
-// an informer and mirrors them into the store. The client library's informer does not restart
-// after an error, so this source restarts it with capped exponential backoff.
-import {
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  makeInformer,
-} from "@kubernetes/client-node";
+// In a cluster: the router (and the trainer) watch Tenant resources (loraplex.io/v1alpha1,
+// cluster-scoped) through kube/'s informer and mirror them into the store. The informer retries
+// failed lists and watches by itself; this source only bounds how long the first list may take.
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../core/log.ts";
 import { API_GROUP, API_VERSION } from "../core/tenant.ts";
+import { createKubeClient } from "../kube/client.ts";
+import { startInformer } from "../kube/informer.ts";
+import { type KubeObject, R } from "../kube/types.ts";
 import type { MutableTenantStore, TenantSource } from "./tenant-store.ts";
 
-const PLURAL = "tenants";
 const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
-const MIN_BACKOFF_MS = 500;
-const MAX_BACKOFF_MS = 30_000;
 
 export type K8sTenantSource = TenantSource & { isSynced(): boolean };
 
@@ -30,78 +24,45 @@ export async function startK8sTenantSource(opts: {
   syncTimeoutMs?: number;
 }): Promise<K8sTenantSource> {
   const { store, log } = opts;
-  const api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
-  const list = () =>
-    api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: PLURAL }) as Promise<
-      KubernetesListObject<KubernetesObject>
-    >;
-  const informer = makeInformer(opts.kubeConfig, `/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`, list);
-
-  const upsert = (obj: KubernetesObject) => {
-    const name = obj.metadata?.name;
-    if (name) store.applyDocument(name, `tenants.${API_GROUP}/${name}`, obj);
-  };
-  informer.on("add", upsert);
-  informer.on("update", upsert);
-  informer.on("delete", (obj) => {
-    if (obj.metadata?.name) store.remove(obj.metadata.name);
-  });
-
+  const stop = new AbortController();
   let synced = false;
-  let stopped = false;
-  let failedThisAttempt = false;
-  let backoff = MIN_BACKOFF_MS;
-  let retry: NodeJS.Timeout | undefined;
-  let lastError = "";
-
-  const attempt = async () => {
-    failedThisAttempt = false;
-    await informer.start();
-    // start() resolves after the list and the watch request, or after reporting an error.
-    if (!failedThisAttempt && !stopped) {
-      synced = true;
-      backoff = MIN_BACKOFF_MS;
-    }
-  };
-  informer.on("error", (err: unknown) => {
-    failedThisAttempt = true;
-    lastError = describe(err);
-    if (stopped) return;
-    log?.warn({ err: lastError, retryInMs: backoff }, "Tenant watch failed; restarting");
-    clearTimeout(retry);
-    retry = setTimeout(() => void attempt().catch(() => {}), backoff);
-    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+  let lastError = "no answer yet";
+  const informer = startInformer<KubeObject>({
+    client: createKubeClient(opts.kubeConfig),
+    resource: R.tenants,
+    onEvent(type, obj) {
+      const name = obj.metadata.name;
+      if (!name) return;
+      if (type === "delete") store.remove(name);
+      else store.applyDocument(name, `tenants.${API_GROUP}/${name}`, obj);
+    },
+    onError(err) {
+      lastError = err.message;
+    },
+    log,
+    signal: stop.signal,
   });
 
   const source: K8sTenantSource = {
     isSynced: () => synced,
     async close() {
-      stopped = true;
-      clearTimeout(retry);
-      await informer.stop();
+      stop.abort();
     },
   };
 
-  await attempt();
-  const deadline = Date.now() + (opts.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
-  while (!synced) {
-    if (Date.now() > deadline) {
-      await source.close();
-      throw new Error(
-        `could not list ${PLURAL}.${API_GROUP}/${API_VERSION} (${lastError}); is the Tenant CRD installed?`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), opts.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+  });
+  const first = await Promise.race([informer.synced.then(() => "synced" as const), timedOut]);
+  clearTimeout(timer);
+  if (first === "timeout") {
+    await source.close();
+    throw new Error(
+      `could not list ${R.tenants.plural}.${API_GROUP}/${API_VERSION} (${lastError}); is the Tenant CRD installed?`,
+    );
   }
+  synced = true;
   log?.info({ tenants: store.list().length }, "Tenant informer synced");
   return source;
-}
-
-function describe(err: unknown): string {
-  if (err && typeof err === "object") {
-    const e = err as { code?: number; statusCode?: number; message?: string; body?: unknown };
-    const status = e.code ?? e.statusCode;
-    return [status, e.message].filter((x) => x !== undefined).join(" ") || String(err);
-  }
-  return String(err);
 }

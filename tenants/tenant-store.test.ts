@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { acmeLike, globexLike } from "../test/router-core/tenants.ts";
+import { acmeLike, globexLike } from "../test/support/tenants.ts";
 import { createTenantStore } from "./tenant-store.ts";
 
 describe("tenant store", () => {

@@ -2,22 +2,22 @@
 // a retried task or one recovered from a dead worker (BullMQ stalled-job handling) picks up the
 // same Job: create-if-absent under a name derived from the fine-tune id, progress recorded from
 // the last step already stored, registration that ignores a repeat.
+
 import type { S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import type { Tenant } from "../core/tenant.ts";
-import { fineTunedModelName, type JobsStore } from "../fine-tuning/jobs-store.ts";
+import { fineTunedModelName, type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
-import type { KubeObject } from "../kube/types.ts";
+import { type KubeObject, R } from "../kube/types.ts";
 import {
   buildJobManifest,
   FINE_TUNE_LABEL,
   fineTuneResourceName,
-  JOBS,
   type JobPlacement,
   jobOutcome,
   namespaceFor,
-  PODS,
 } from "./job-manifest.ts";
 import { recordProgress } from "./progress.ts";
 import { publishFineTune } from "./register-adapter.ts";
@@ -43,7 +43,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
   const finished = () => o.onFinished?.();
 
   async function deleteJob(namespace: string, name: string) {
-    await o.kube.delete(JOBS, name, namespace, { propagationPolicy: "Background" });
+    await o.kube.delete(R.jobs, name, namespace, "Background");
   }
 
   async function lastRecordedStep(tenant: string, jobId: string): Promise<number> {
@@ -63,7 +63,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
     model: string,
     last: number,
   ) {
-    const pods = await o.kube.list<KubeObject>(PODS, { namespace, labelSelector: `job-name=${jobName}` });
+    const pods = await o.kube.list<KubeObject>(R.pods, { namespace, labelSelector: `job-name=${jobName}` });
     let step = last;
     for (const pod of pods.items) {
       const text = await o.podLog(namespace, pod.metadata.name ?? "").catch(() => undefined);
@@ -95,11 +95,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
     const tenant = o.tenant(task.tenant);
     const jobName = fineTuneResourceName(jobId);
     if (!tenant) {
-      const error = {
-        code: "tenant_not_found",
-        message: `tenant '${task.tenant}' no longer exists`,
-        param: null,
-      };
+      const error = jobError("tenant_not_found", `tenant '${task.tenant}' no longer exists`);
       await o.jobs.finishJob(task.tenant, jobId, { status: "failed", error });
       return finished();
     }
@@ -113,7 +109,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
       return finished();
     }
     try {
-      await o.kube.create(JOBS, buildJobManifest(tenant, job, o.placement));
+      await o.kube.create(R.jobs, buildJobManifest(tenant, job, o.placement));
       o.logger.info({ tenant: task.tenant, jobId, namespace, job: jobName }, "training Job created");
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 409)) throw err;
@@ -131,12 +127,12 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
         if (now?.status === "cancelled") await deleteJob(namespace, jobName);
         return finished();
       }
-      const k = await o.kube.get<KubeObject>(JOBS, jobName, namespace);
+      const k = await o.kube.get<KubeObject>(R.jobs, jobName, namespace);
       if (!k || k.metadata.labels?.[FINE_TUNE_LABEL] !== jobId) {
         const message = `the Kubernetes Job ${namespace}/${jobName} disappeared before it finished`;
         await o.jobs.finishJob(task.tenant, jobId, {
           status: "failed",
-          error: { code: "job_lost", message, param: null },
+          error: jobError("job_lost", message),
         });
         return finished();
       }
@@ -147,11 +143,7 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
         return finished();
       }
       if (outcome?.done === "failed") {
-        const error = {
-          code: "training_failed",
-          message: `the training Job failed (${outcome.reason})`,
-          param: null,
-        };
+        const error = jobError("training_failed", `the training Job failed (${outcome.reason})`);
         await o.jobs.finishJob(task.tenant, jobId, { status: "failed", error });
         return finished();
       }
@@ -160,16 +152,4 @@ export function createK8sExecutor(o: K8sExecutorOptions): Executor {
   }
 
   return { run };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

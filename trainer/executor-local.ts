@@ -12,7 +12,7 @@ import type pg from "pg";
 import type { ServiceConfig } from "../core/config.ts";
 import type { Logger } from "../core/log.ts";
 import type { Tenant } from "../core/tenant.ts";
-import { fineTunedModelName, type JobError, type JobsStore } from "../fine-tuning/jobs-store.ts";
+import { fineTunedModelName, type JobError, type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import type { Executor } from "./executor-k8s.ts";
 import { buildJobManifest } from "./job-manifest.ts";
 import { recordProgress } from "./progress.ts";
@@ -41,7 +41,7 @@ export type LocalExecutorOptions = {
   onFinished?(): void;
 };
 
-export function venvMissingMessage(python: string): string {
+function venvMissingMessage(python: string): string {
   return (
     `local training is not enabled: no Python training environment at ${python}. ` +
     "Install it with `make trainer-selftest` (or `bash scripts/trainer-env.sh`), then submit the fine-tune again."
@@ -141,20 +141,12 @@ export function createLocalExecutor(o: LocalExecutorOptions): Executor {
     if (!job || (job.status !== "queued" && job.status !== "running")) return finished();
     const tenant = o.tenant(name);
     if (!tenant) {
-      await fail(name, jobId, {
-        code: "tenant_not_found",
-        message: `tenant '${name}' no longer exists`,
-        param: null,
-      });
+      await fail(name, jobId, jobError("tenant_not_found", `tenant '${name}' no longer exists`));
       return finished();
     }
     if (job.status === "queued" && !(await o.jobs.markRunning(name, jobId))) return finished();
     if (!existsSync(o.python)) {
-      await fail(name, jobId, {
-        code: "training_unavailable",
-        message: venvMissingMessage(o.python),
-        param: null,
-      });
+      await fail(name, jobId, jobError("training_unavailable", venvMissingMessage(o.python)));
       return finished();
     }
     // Cancellation lives in Postgres: a cancelled fine-tune stops its child process.
@@ -174,7 +166,7 @@ export function createLocalExecutor(o: LocalExecutorOptions): Executor {
       if (signal.aborted) throw new Error("trainer shutting down");
       const now = await o.jobs.getJob(name, jobId);
       if (now?.status !== "running") return finished();
-      if (failure) await fail(name, jobId, { code: "training_failed", message: failure, param: null });
+      if (failure) await fail(name, jobId, jobError("training_failed", failure));
       else await succeed(name, jobId, job.model, job.user_provided_suffix);
       return finished();
     } finally {

@@ -4,21 +4,12 @@
 // prefix: locally a Secret per tenant with an access key limited to tenants/<tenant>/; on AWS
 // the Secret is replaced by a prefix-scoped IAM role (IRSA) on a per-tenant service account.
 
+import { tenantNamespace } from "../core/cluster-layout.ts";
 import { adapterPrefix, fileKey } from "../core/storage-layout.ts";
 import type { Tenant } from "../core/tenant.ts";
 import type { JobObject } from "../fine-tuning/jobs-store.ts";
-import type { KubeObject, ResourceType } from "../kube/types.ts";
+import { type KubeObject, TENANT_LABEL } from "../kube/types.ts";
 
-export const JOBS: ResourceType = {
-  group: "batch",
-  version: "v1",
-  plural: "jobs",
-  kind: "Job",
-  namespaced: true,
-};
-export const PODS: ResourceType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
-
-export const TENANT_LABEL = "loraplex.io/tenant";
 export const FINE_TUNE_LABEL = "loraplex.io/fine-tune";
 
 export type JobPlacement = {
@@ -48,7 +39,7 @@ export function outputUri(bucket: string, tenant: string, jobId: string): string
 }
 
 export function namespaceFor(tenant: Tenant, trainingNamespace: string): string {
-  return tenant.spec.tier === "dedicated" ? `tenant-${tenant.metadata.name}` : trainingNamespace;
+  return tenant.spec.tier === "dedicated" ? tenantNamespace(tenant.metadata.name) : trainingNamespace;
 }
 
 export function buildJobManifest(tenant: Tenant, job: JobObject, p: JobPlacement): KubeObject {

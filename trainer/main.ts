@@ -6,11 +6,13 @@ import { parseArgs } from "node:util";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
+import { intFlag } from "../core/flags.ts";
 import { createLogger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createS3Client } from "../core/s3.ts";
 import { createJobsStore } from "../fine-tuning/jobs-store.ts";
-import { createKubeClient, loadKubeConfig } from "../kube/client.ts";
+import { createKubeClient } from "../kube/client.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore } from "../tenants/tenant-store.ts";
@@ -46,13 +48,6 @@ const USAGE = `usage: loraplex trainer [options]
 
 environment: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_BUCKET and S3 credentials, LOG_LEVEL;
   LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES(_FILE) as the router's: fine-tunes are metered`;
-
-function int(v: string | undefined, flag: string, fallback: number, min = 0): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} must be an integer ≥ ${min}`);
-  return n;
-}
 
 function parse(argv: string[]) {
   const { values: v } = parseArgs({
@@ -100,18 +95,19 @@ function parse(argv: string[]) {
     tenantsDir: v["tenants-dir"],
     schema: v["db-schema"],
     prefix: v["bull-prefix"],
-    capacity: int(v.capacity, "--capacity", 4, 1),
+    capacity: intFlag("--capacity", v.capacity, { min: 1 }) ?? 4,
     trainingNamespace: v["training-namespace"] ?? "loraplex-training",
     image: v.image ?? "loraplex/trainer:latest",
-    gpus: int(v.gpus, "--gpus", 1),
+    gpus: intFlag("--gpus", v.gpus) ?? 1,
     nodeSelector,
-    activeDeadlineSeconds: int(v["active-deadline-seconds"], "--active-deadline-seconds", 86_400, 1),
-    ttl: int(v["ttl-seconds-after-finished"], "--ttl-seconds-after-finished", 86_400),
+    activeDeadlineSeconds:
+      intFlag("--active-deadline-seconds", v["active-deadline-seconds"], { min: 1 }) ?? 86_400,
+    ttl: intFlag("--ttl-seconds-after-finished", v["ttl-seconds-after-finished"]) ?? 86_400,
     secretPrefix: v["s3-secret-prefix"] ?? "loraplex-s3-",
-    pollMs: int(v["poll-ms"], "--poll-ms", 5_000, 10),
-    dispatchMs: int(v["dispatch-interval-ms"], "--dispatch-interval-ms", 2_000, 10),
-    lockMs: int(v["lock-duration-ms"], "--lock-duration-ms", 30_000, 500),
-    port: int(v.port, "--port", 8_090),
+    pollMs: intFlag("--poll-ms", v["poll-ms"], { min: 10 }) ?? 5_000,
+    dispatchMs: intFlag("--dispatch-interval-ms", v["dispatch-interval-ms"], { min: 10 }) ?? 2_000,
+    lockMs: intFlag("--lock-duration-ms", v["lock-duration-ms"], { min: 500 }) ?? 30_000,
+    port: intFlag("--port", v.port, { max: 65_535 }) ?? 8_090,
   };
 }
 
@@ -141,7 +137,7 @@ async function runTrainer(argv: string[]): Promise<number> {
     await migrate(pool, { schema, log: logger });
     const store = createTenantStore({ log: logger });
     // Local mode touches no cluster: tenants come from --tenants-dir (checked in parse()).
-    const kc = f.executor === "kubernetes" ? loadKubeConfig(f.kubeconfig) : undefined;
+    const kc = f.executor === "kubernetes" ? loadKubeConfig({ kubeconfigPath: f.kubeconfig }) : undefined;
     const source = f.tenantsDir
       ? await startDirTenantSource({ dir: f.tenantsDir, store, log: logger })
       : await startK8sTenantSource({ kubeConfig: kc!, store, log: logger });
@@ -171,8 +167,7 @@ async function runTrainer(argv: string[]): Promise<number> {
         onFinished: () => wake(),
       });
     } else {
-      const kube = await createKubeClient(kc!, { fieldManager: "loraplex-trainer" });
-      cleanups.push(() => kube.close());
+      const kube = createKubeClient(kc!, { fieldManager: "loraplex-trainer" });
       const core = kc!.makeApiClient(CoreV1Api);
       executor = createK8sExecutor({
         kube,

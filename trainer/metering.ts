@@ -8,18 +8,18 @@ import type pg from "pg";
 import type { ServiceConfig } from "../core/config.ts";
 import type { Logger } from "../core/log.ts";
 import { createRedis } from "../core/redis.ts";
+import { createKeySpace, type KeySpace } from "../core/redis-keys.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { policyHash } from "../metering/audit-record.ts";
 import { budgetKeys, DAY_KEEP_MS, MONTH_KEEP_MS, periodsAt } from "../metering/budget.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import type { PriceTable } from "../metering/prices.ts";
-import { createKeySpace, type KeySpace } from "../metering/redis-keys.ts";
 import { createSpool, type Spool } from "../metering/spool.ts";
 import { type UsageEvent, uuidv7 } from "../metering/usage-events.ts";
 import { createUsageStore } from "../metering/usage-store.ts";
 import { ADAPTER_VERSION } from "./job-manifest.ts";
 
-export const FINE_TUNE_ENDPOINT = "fine_tuning.jobs";
+const FINE_TUNE_ENDPOINT = "fine_tuning.jobs";
 
 export type FineTuneMeterDeps = {
   pool: pg.Pool;
@@ -68,7 +68,7 @@ return 1
 export const trainedTokensOf = (fileBytes: number, epochs: number) =>
   Math.ceil(fileBytes / 4) * Math.max(1, epochs);
 
-export function fineTuneCost(prices: PriceTable, trainedTokens: number, gpuSeconds: number) {
+function fineTuneCost(prices: PriceTable, trainedTokens: number, gpuSeconds: number) {
   const p = prices.fineTuning;
   const tokensMicro = p ? Math.ceil(trainedTokens * p.per1kTrainedTokens * 1000 - 1e-9) : 0;
   const gpuMicro = p ? Math.ceil((gpuSeconds / 3600) * p.perGpuHour * 1_000_000 - 1e-9) : 0;
@@ -186,7 +186,7 @@ export function startFineTuneMetering(o: {
   if (!meteringConfigured()) return undefined;
   const config = loadMeteringConfig();
   const redis = createRedis(o.cfg);
-  const keys = createKeySpace(config.keyPrefix ?? (o.schema ? `loraplex:${o.schema}:` : "loraplex:"));
+  const keys = createKeySpace({ schema: o.schema, prefix: config.keyPrefix });
   const store = createUsageStore(o.pool);
   const log = o.logger.child({ component: "metering" });
   const spool = createSpool({

@@ -8,7 +8,7 @@
 // `"checkpoint": true` the step also saved a checkpoint. Other lines are ignored, so the
 // trainer can read a whole pod log. Malformed marker lines are reported, never thrown.
 
-export const PROGRESS_MARKER = "LORAPLEX_PROGRESS ";
+const PROGRESS_MARKER = "LORAPLEX_PROGRESS ";
 
 export type Progress = { step: number; loss: number; epoch?: number; checkpoint: boolean };
 export type ParsedLine = { kind: "progress"; progress: Progress } | { kind: "invalid"; reason: string };

@@ -11,10 +11,10 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { CONFIG_FILE, checkAdapterDir, WEIGHTS_FILE } from "../core/peft.ts";
 import { checkAdapterSource } from "../core/storage-layout.ts";
-import { fineTunedModelName, type JobError, type JobsStore } from "../fine-tuning/jobs-store.ts";
+import { fineTunedModelName, type JobError, type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import { ADAPTER_VERSION, fineTuneResourceName, outputUri } from "./job-manifest.ts";
 
-export const MAX_LORA_RANK = 64;
+const MAX_LORA_RANK = 64;
 
 export type AdapterVersion = {
   tenant: string;
@@ -28,7 +28,7 @@ export type AdapterVersion = {
 };
 
 /** Verifies the adapter at `source`; returns its weights' sha256, or the reason it is unusable. */
-export async function verifyAdapter(
+async function verifyAdapter(
   s3: S3Client,
   bucket: string,
   tenant: string,
@@ -57,7 +57,7 @@ export async function verifyAdapter(
   }
 }
 
-export async function registerAdapter(pool: pg.Pool, a: AdapterVersion, sha256: string): Promise<void> {
+async function registerAdapter(pool: pg.Pool, a: AdapterVersion, sha256: string): Promise<void> {
   await pool.query(
     `INSERT INTO fine_tuned_adapters (tenant, name, adapter, base_model, source, version, sha256, job_id)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant, name) DO NOTHING`,
@@ -65,7 +65,7 @@ export async function registerAdapter(pool: pg.Pool, a: AdapterVersion, sha256: 
   );
 }
 
-export async function unregisterAdapter(pool: pg.Pool, tenant: string, name: string): Promise<void> {
+async function unregisterAdapter(pool: pg.Pool, tenant: string, name: string): Promise<void> {
   await pool.query("DELETE FROM fine_tuned_adapters WHERE tenant = $1 AND name = $2", [tenant, name]);
 }
 
@@ -81,7 +81,7 @@ export async function publishFineTune(
 ): Promise<JobError | undefined> {
   const source = outputUri(deps.bucket, job.tenant, job.jobId);
   const verdict = await verifyAdapter(deps.s3, deps.bucket, job.tenant, source, job.model);
-  if (!verdict.ok) return { code: "invalid_adapter", message: verdict.message, param: null };
+  if (!verdict.ok) return jobError("invalid_adapter", verdict.message);
   const fineTunedModel = fineTunedModelName(job.model, job.tenant, job.suffix, job.jobId);
   const version: AdapterVersion = {
     tenant: job.tenant,

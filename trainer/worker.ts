@@ -4,7 +4,7 @@
 // as stalled — safe because the executor is idempotent (see executor-k8s.ts).
 import { type Job, Worker } from "bullmq";
 import type { Logger } from "../core/log.ts";
-import type { JobsStore } from "../fine-tuning/jobs-store.ts";
+import { type JobsStore, jobError } from "../fine-tuning/jobs-store.ts";
 import type { Executor } from "./executor-k8s.ts";
 import { bullConnection, type Dispatcher, type FineTuneTask, QUEUE_NAME } from "./queue.ts";
 
@@ -59,11 +59,7 @@ export function startTrainerWorker(o: TrainerWorkerOptions): TrainerWorker {
     );
     if (task.attemptsMade < attempts || stopping.signal.aborted) return;
     // Retries are spent: the infrastructure kept failing, so the fine-tune fails with that reason.
-    const error = {
-      code: "infrastructure_error",
-      message: `training could not run: ${err.message}`,
-      param: null,
-    };
+    const error = jobError("infrastructure_error", `training could not run: ${err.message}`);
     void o.jobs
       .finishJob(task.data.tenant, task.data.jobId, { status: "failed", error })
       .then(() => ended(task.data))

@@ -18,7 +18,7 @@ export const http = (port: string, path: string, period: number, failures: numbe
   timeoutSeconds: 5,
 });
 
-export function poolEngine(spec: ModelPoolSpec, config: ControllerConfig): Engine {
+function poolEngine(spec: ModelPoolSpec, config: ControllerConfig): Engine {
   return spec.engine ?? config.defaultEngine;
 }
 

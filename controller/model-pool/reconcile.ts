@@ -1,8 +1,10 @@
 // Reconciles one ModelPool into its Deployment, Service and PodDisruptionBudget, and reports
 // the Deployment's progress in the pool's status. Deletion needs nothing: the three objects
 // carry owner references, so the garbage collector removes them with the pool.
+
+import { engineName } from "../../core/cluster-layout.ts";
 import { findCondition } from "../../core/conditions.ts";
-import { engineServiceName, type ModelPoolStatus, parseModelPoolSpec } from "../../core/model-pool.ts";
+import { type ModelPoolStatus, parseModelPoolSpec } from "../../core/model-pool.ts";
 import { TENANT_LABEL } from "../../kube/types.ts";
 import type { Ctx, DeploymentObject, ModelPoolObject, ReconcileResult } from "../context.ts";
 import { buildConditions, type ConditionInput, writeStatus } from "../status.ts";
@@ -11,7 +13,7 @@ import { renderPodDisruptionBudget } from "./render-pdb.ts";
 import { renderService } from "./render-service.ts";
 
 /** Pools this controller instance is responsible for: its tenants' pools and the system namespace's. */
-export function ownsPool(ctx: Ctx, mp: ModelPoolObject): boolean {
+function ownsPool(ctx: Ctx, mp: ModelPoolObject): boolean {
   const tenant = mp.metadata.labels?.[TENANT_LABEL];
   if (tenant) return ctx.caches.tenants.get(tenant) !== undefined;
   return mp.metadata.namespace === ctx.config.systemNamespace;
@@ -73,7 +75,7 @@ export async function reconcileModelPool(
     : { status: "False", reason: "AsExpected", message: "" };
   const status: ModelPoolStatus = {
     observedGeneration: mp.metadata.generation,
-    service: engineServiceName(name),
+    service: engineName(name),
     engine: spec.engine ?? ctx.config.defaultEngine,
     replicas: ds.replicas ?? 0,
     readyReplicas: ready,

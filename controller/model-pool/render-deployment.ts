@@ -1,6 +1,7 @@
 // The engine Deployment of a ModelPool: the engine (vLLM with runtime LoRA loading enabled, or
 // the engine simulator; see engine-container.ts) and the adapter agent beside it. The two containers share an emptyDir: the agent downloads and verifies an
 // adapter into it, then asks vLLM (over localhost) to load it from the same path.
+import { engineName } from "../../core/cluster-layout.ts";
 import { AGENT_PORT, ENGINE_PORT, type ModelPoolSpec } from "../../core/model-pool.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import { POOL_LABEL, TENANT_LABEL } from "../../kube/types.ts";
@@ -49,7 +50,7 @@ export function renderDeployment(
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: {
-      name: `${pool}-engine`,
+      name: engineName(pool),
       namespace: mp.metadata.namespace,
       labels: poolLabels(mp),
       ownerReferences: [ownerRef(mp)],

@@ -2,7 +2,8 @@
 // namespace, labelled loraplex.io/pool=<pool>, ports named "http" (vLLM) and "agent". Headless:
 // the router picks replicas itself from the EndpointSlices and never goes through a cluster IP,
 // so none is allocated (a cluster with thousands of tenants would exhaust its service range).
-import { AGENT_PORT, ENGINE_PORT, engineServiceName } from "../../core/model-pool.ts";
+import { engineName } from "../../core/cluster-layout.ts";
+import { AGENT_PORT, ENGINE_PORT } from "../../core/model-pool.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import type { ModelPoolObject } from "../context.ts";
 import { ownerRef } from "../context.ts";
@@ -14,7 +15,7 @@ export function renderService(mp: ModelPoolObject): KubeObject {
     apiVersion: "v1",
     kind: "Service",
     metadata: {
-      name: engineServiceName(pool),
+      name: engineName(pool),
       namespace: mp.metadata.namespace,
       labels: poolLabels(mp),
       ownerReferences: [ownerRef(mp)],

@@ -1,10 +1,11 @@
 // The dedicated tenant's ModelPool ("engine" in tenant-<name>), rendered from spec.dedicated.
 // The ModelPool reconciler turns it into the Deployment, Service and PodDisruptionBudget.
+import { DEDICATED_POOL, tenantNamespace } from "../../core/cluster-layout.ts";
 import type { ModelPoolSpecInput } from "../../core/model-pool.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import { API_VERSION_MODEL_POOL, TENANT_LABEL } from "../../kube/types.ts";
-import { managedLabels, ownerRef, TENANT_POOL_NAME, type TenantObject, tenantNamespace } from "../context.ts";
+import { managedLabels, ownerRef, type TenantObject } from "../context.ts";
 
 export function renderTenantModelPool(owner: TenantObject, tenant: Tenant, gpuResource: string): KubeObject {
   const d = tenant.spec.dedicated!;
@@ -13,7 +14,7 @@ export function renderTenantModelPool(owner: TenantObject, tenant: Tenant, gpuRe
     replicas: d.replicas,
     gpusPerReplica: d.gpusPerReplica,
     gpuResource,
-    serviceAccountName: TENANT_POOL_NAME,
+    serviceAccountName: DEDICATED_POOL,
     ...(d.modelSource ? { modelSource: d.modelSource } : {}),
     ...(d.image ? { image: d.image } : {}),
     ...(d.maxLoras !== undefined ? { maxLoras: d.maxLoras } : {}),
@@ -28,7 +29,7 @@ export function renderTenantModelPool(owner: TenantObject, tenant: Tenant, gpuRe
     apiVersion: API_VERSION_MODEL_POOL,
     kind: "ModelPool",
     metadata: {
-      name: TENANT_POOL_NAME,
+      name: DEDICATED_POOL,
       namespace: tenantNamespace(tenant.metadata.name),
       labels: managedLabels({ [TENANT_LABEL]: tenant.metadata.name }),
       ownerReferences: [ownerRef(owner)],

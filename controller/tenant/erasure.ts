@@ -1,25 +1,17 @@
 // Erasure of a deleted Tenant's data: its S3 prefix, its Postgres rows and its dedicated
 // namespace. The Tenant's finalizer is removed only once all three are done, so a failure keeps
 // the Tenant (and the record that erasure is owed) until a retry succeeds.
+
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { tenantPrefix } from "../../core/storage-layout.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { R } from "../../kube/types.ts";
-import { tenantNamespace } from "../context.ts";
+import type { TenantEraser } from "./eraser.ts";
 import { isTenantNamespace } from "./namespace.ts";
 
 /** Deletes a tenant's rows in every table that holds tenant data; returns rows deleted per table. */
 export type EraseTenantRows = (tenant: string) => Promise<Record<string, number>>;
-
-export type ObjectErasure = { bucket: string; prefix: string; deleted: number };
-
-export interface TenantEraser {
-  /** Deletes the tenant's namespace; "gone" once it no longer exists, "pending" while it terminates. */
-  deleteNamespace(tenant: string): Promise<"gone" | "pending">;
-  /** Deletes every object under tenants/<tenant>/ in `bucket`. */
-  deleteObjects(tenant: string, bucket: string): Promise<ObjectErasure>;
-  deleteRows(tenant: string): Promise<Record<string, number>>;
-}
 
 const DELETE_BATCH = 1000; // the most DeleteObjects accepts in one call
 

@@ -4,9 +4,9 @@
 // finalizer come off. Any failure leaves the finalizer, marks the Tenant Degraded with the
 // reason, and is retried with backoff by the work queue.
 
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { R, TENANT_FINALIZER } from "../../kube/types.ts";
 import type { Ctx, ReconcileResult, TenantObject } from "../context.ts";
-import { tenantNamespace } from "../context.ts";
 import { writeStatus } from "../status.ts";
 import { failedStatus, recordTransitions } from "./status.ts";
 
@@ -44,19 +44,21 @@ export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<Recon
     throw err;
   }
   // Applying without the finalizer gives up our ownership of it, which removes it...
-  const after = await ctx.client.apply<TenantObject>(R.tenants, {
+  let after = await ctx.client.apply<TenantObject>(R.tenants, {
     apiVersion: obj.apiVersion,
     kind: obj.kind,
     metadata: { name },
   });
   // ...unless another field manager claimed it too (a full-object update can): then cut it out.
-  const finalizers = after.metadata.finalizers ?? [];
-  const at = finalizers.indexOf(TENANT_FINALIZER);
+  const at = (after.metadata.finalizers ?? []).indexOf(TENANT_FINALIZER);
   if (at >= 0) {
-    await ctx.client.jsonPatch(R.tenants, name, undefined, [
+    after = await ctx.client.jsonPatch<TenantObject>(R.tenants, name, undefined, [
       { op: "test", path: `/metadata/finalizers/${at}`, value: TENANT_FINALIZER },
       { op: "remove", path: `/metadata/finalizers/${at}` },
     ]);
   }
+  // A reconcile already queued (the namespace poll above) must not find the finalizer in a
+  // cache that has not yet seen this write, or it would erase (and report) a second time.
+  ctx.caches.tenants.remember(after);
   return {};
 }

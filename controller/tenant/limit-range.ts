@@ -1,9 +1,10 @@
 // Defaults for containers that declare no resources (the quota requires CPU and memory on
 // every pod), so a stray pod gets small, bounded settings instead of being rejected.
 
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import { TENANT_LABEL } from "../../kube/types.ts";
-import { managedLabels, ownerRef, type TenantObject, tenantNamespace } from "../context.ts";
+import { managedLabels, ownerRef, type TenantObject } from "../context.ts";
 
 export function renderLimitRange(owner: TenantObject): KubeObject {
   const name = owner.metadata.name!;

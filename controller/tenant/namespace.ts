@@ -3,15 +3,10 @@
 // would let a tenant's pod escape its namespace (privileged, host namespaces/paths/ports, added
 // capabilities). "restricted" is warned and audited, so anything else that falls short shows up.
 
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import { TENANT_LABEL } from "../../kube/types.ts";
-import {
-  type ControllerConfig,
-  managedLabels,
-  ownerRef,
-  type TenantObject,
-  tenantNamespace,
-} from "../context.ts";
+import { type ControllerConfig, managedLabels, ownerRef, type TenantObject } from "../context.ts";
 
 export function renderNamespace(tenant: TenantObject, config: ControllerConfig): KubeObject {
   const name = tenant.metadata.name!;

@@ -1,15 +1,10 @@
 // A dedicated namespace denies all traffic by default; engine pods accept connections only from
 // the router (engine and agent ports), and pods may reach only cluster DNS and object storage.
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { AGENT_PORT, ENGINE_PORT } from "../../core/model-pool.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import { TENANT_LABEL } from "../../kube/types.ts";
-import {
-  type ControllerConfig,
-  managedLabels,
-  ownerRef,
-  type TenantObject,
-  tenantNamespace,
-} from "../context.ts";
+import { type ControllerConfig, managedLabels, ownerRef, type TenantObject } from "../context.ts";
 import { ENGINE_APP_LABELS } from "../model-pool/render-deployment.ts";
 
 const NS_NAME_LABEL = "kubernetes.io/metadata.name"; // set by the API server on every namespace

@@ -1,16 +1,11 @@
 // The dedicated namespace's ResourceQuota: exactly the GPUs, CPU and memory of the tenant's
 // engine replicas (Deployments roll one pod at a time, without surge, so that is enough), and
 // small object counts so the namespace cannot be used for anything else.
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import { TENANT_LABEL } from "../../kube/types.ts";
-import {
-  type ControllerConfig,
-  managedLabels,
-  ownerRef,
-  type TenantObject,
-  tenantNamespace,
-} from "../context.ts";
+import { type ControllerConfig, managedLabels, ownerRef, type TenantObject } from "../context.ts";
 import { enginePodResources } from "../model-pool/render-deployment.ts";
 import { formatCpu, formatMemory } from "../quantity.ts";
 

@@ -1,17 +1,11 @@
 // The dedicated namespace's ServiceAccount for engine pods (no API token mounted: vLLM and the
 // agent never call the Kubernetes API) and the RoleBinding that gives the tenant's owners the
 // shipped owner ClusterRole in that namespace only.
+import { DEDICATED_POOL, tenantNamespace } from "../../core/cluster-layout.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { KubeObject } from "../../kube/types.ts";
 import { TENANT_LABEL } from "../../kube/types.ts";
-import {
-  type ControllerConfig,
-  managedLabels,
-  ownerRef,
-  TENANT_POOL_NAME,
-  type TenantObject,
-  tenantNamespace,
-} from "../context.ts";
+import { type ControllerConfig, managedLabels, ownerRef, type TenantObject } from "../context.ts";
 
 type Owner = Tenant["spec"]["owners"][number];
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -39,7 +33,7 @@ export function renderServiceAccount(owner: TenantObject): KubeObject {
     apiVersion: "v1",
     kind: "ServiceAccount",
     metadata: {
-      name: TENANT_POOL_NAME,
+      name: DEDICATED_POOL,
       namespace: tenantNamespace(name),
       labels: managedLabels({ [TENANT_LABEL]: name }),
       ownerReferences: [ownerRef(owner)],

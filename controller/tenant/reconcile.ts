@@ -1,18 +1,11 @@
 // Reconciles one Tenant: validate, make sure the finalizer is on, build the tier's objects
 // (dedicated) or make sure none remain (shared), publish status, and run erasure on deletion.
-import { engineServiceName } from "../../core/model-pool.ts";
+import { engineEndpoint, formatPoolRef, tenantNamespace, tenantPool } from "../../core/cluster-layout.ts";
 import { checkAdapterSource, loraName } from "../../core/storage-layout.ts";
 import { parseTenant, type Tenant } from "../../core/tenant.ts";
 import type { AdapterStatus } from "../../core/tenant-status.ts";
 import { R, TENANT_FINALIZER } from "../../kube/types.ts";
-import {
-  type Ctx,
-  type ModelPoolObject,
-  type ReconcileResult,
-  TENANT_POOL_NAME,
-  type TenantObject,
-  tenantNamespace,
-} from "../context.ts";
+import type { Ctx, ModelPoolObject, ReconcileResult, TenantObject } from "../context.ts";
 import { writeStatus } from "../status.ts";
 import { renderTenantModelPool } from "./engine-pool.ts";
 import { finalizeTenant } from "./finalize.ts";
@@ -101,12 +94,9 @@ type TierResult = { outcome: TenantOutcome; requeueAfterMs?: number };
 
 async function reconcileShared(ctx: Ctx, obj: TenantObject, tenant: Tenant): Promise<TierResult> {
   const { systemNamespace } = ctx.config;
-  const pool = tenant.spec.pool ?? "shared";
-  const outcome: TenantOutcome = {
-    tier: "shared",
-    pool: `${systemNamespace}/${pool}`,
-    endpoint: `http://${engineServiceName(pool)}.${systemNamespace}.svc:8000`,
-  };
+  const ref = tenantPool(tenant, systemNamespace);
+  const pool = ref.name;
+  const outcome: TenantOutcome = { tier: "shared", pool: formatPoolRef(ref), endpoint: engineEndpoint(ref) };
   // A tenant that moved from dedicated to shared keeps nothing dedicated: its namespace goes.
   const nsName = tenantNamespace(tenant.metadata.name);
   const ns = ctx.caches.namespaces.get(nsName);
@@ -142,12 +132,13 @@ async function reconcileDedicated(
   tenant: Tenant,
   owners: Tenant["spec"]["owners"],
 ): Promise<TierResult> {
-  const nsName = tenantNamespace(tenant.metadata.name);
+  const ref = tenantPool(tenant, ctx.config.systemNamespace);
+  const nsName = ref.namespace;
   const outcome: TenantOutcome = {
     tier: "dedicated",
     namespace: nsName,
-    pool: `${nsName}/${TENANT_POOL_NAME}`,
-    endpoint: `http://${engineServiceName(TENANT_POOL_NAME)}.${nsName}.svc:8000`,
+    pool: formatPoolRef(ref),
+    endpoint: engineEndpoint(ref),
   };
   const existing = ctx.caches.namespaces.get(nsName);
   if (existing?.metadata.deletionTimestamp) {

@@ -7,11 +7,12 @@
 //                                            their keys can still be found and revoked.
 //   DELETE /admin/v1/keys/:id              → {id, object: "api_key", tenant, revoked: true, revoked_at}
 //   GET    /admin/v1/tenants               → {object: "list", data: [{name, tier, ...}], problems}
-import { createHash, timingSafeEqual } from "node:crypto";
+
 import express, { type NextFunction, type Request, type Response } from "express";
 import { z } from "zod";
 import type { KeyStore } from "../../api-keys/api-keys.ts";
-import { ApiError, invalidBody, sendError } from "../../core/errors.ts";
+import { adminTokenMatcher } from "../../api-keys/secrets.ts";
+import { ApiError, invalidAdminToken, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { TenantName } from "../../core/tenant.ts";
 import type { TenantStore } from "../../tenants/tenant-store.ts";
@@ -31,14 +32,10 @@ export type AdminDeps = {
 
 export function createAdminRouter(deps: AdminDeps): express.Router {
   const router = express.Router();
-  const expected = digest(deps.adminToken);
+  const isAdmin = adminTokenMatcher(deps.adminToken);
 
   router.use("/admin", (req: Request, _res: Response, next: NextFunction) => {
-    const token = bearerToken(req.headers.authorization);
-    // Equal-length digests make the comparison constant-time whatever was sent.
-    if (token === undefined || !timingSafeEqual(digest(token), expected)) {
-      throw new ApiError(401, "Invalid admin token.", { code: "invalid_admin_token" });
-    }
+    if (!isAdmin(bearerToken(req.headers.authorization))) throw invalidAdminToken();
     next();
   });
   router.use("/admin", express.json({ limit: "16kb" }));
@@ -48,7 +45,7 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const param = issue.path.join(".") || undefined;
-      throw invalidBody(`Invalid request: ${param ? `'${param}': ` : ""}${issue.message}`, param);
+      throw invalidRequest(`Invalid request: ${param ? `'${param}': ` : ""}${issue.message}`, param);
     }
     const { tenant, name } = parsed.data;
     requireTenant(deps.tenants, tenant);
@@ -60,7 +57,7 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   router.get("/admin/v1/keys", async (req: Request, res: Response) => {
     const tenant = req.query.tenant;
     if (tenant !== undefined && (typeof tenant !== "string" || !TenantName.safeParse(tenant).success)) {
-      throw invalidBody("'tenant' must be a tenant name", "tenant");
+      throw invalidRequest("'tenant' must be a tenant name", "tenant");
     }
     const keys = await deps.keys.listKeys(tenant);
     res.json({ object: "list", data: keys.map((k) => ({ object: "api_key", ...k })) });
@@ -97,7 +94,8 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
     if (err instanceof ApiError) return sendError(res, err);
     const e = err as { type?: string; status?: number };
     // body-parser's errors carry a status: malformed JSON 400, too large 413, bad charset 415.
-    if (e.type === "entity.parse.failed") return sendError(res, invalidBody("The body is not valid JSON."));
+    if (e.type === "entity.parse.failed")
+      return sendError(res, invalidRequest("The body is not valid JSON."));
     if (e.type === "entity.too.large") return sendError(res, new ApiError(413, "The body is too large."));
     if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {
       return sendError(res, new ApiError(e.status, "The request could not be read."));
@@ -107,10 +105,6 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   });
 
   return router;
-}
-
-function digest(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
 }
 
 function requireTenant(tenants: TenantStore, name: string): void {

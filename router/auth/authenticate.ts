@@ -1,11 +1,12 @@
 // Bearer API key → tenant. On a cache hit this is two Map lookups (key cache, tenant store);
 // the tenant is looked up on every request so a deleted Tenant locks its keys out at once.
 import type { Redis } from "ioredis";
-import { type KeyStore, looksLikeTenantKey, revocationChannel } from "../../api-keys/api-keys.ts";
+import { type KeyStore, looksLikeTenantKey } from "../../api-keys/api-keys.ts";
 import { createKeyCache, type KeyCache } from "../../api-keys/key-cache.ts";
 import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
-import type { Tenant } from "../../core/tenant.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
+import type { Authenticated } from "../../core/request-context.ts";
 import type { TenantStore } from "../../tenants/tenant-store.ts";
 
 const LAST_USED_FLUSH_MS = 60_000;
@@ -15,14 +16,12 @@ export type AuthenticatorDeps = {
   tenants: Pick<TenantStore, "get">;
   /** Any connection: the authenticator duplicates it for its revocation subscription. */
   redis?: Redis;
-  /** Default: revocationChannel() — must match the KeyStore that revokes. */
+  /** Default: createKeySpace().keyRevocations() — must match the KeyStore that revokes. */
   channel?: string;
   positiveTtlMs?: number;
   negativeTtlMs?: number;
   log?: Logger;
 };
-
-export type Authenticated = { tenant: Tenant; keyId: string };
 
 export type Authenticator = {
   authenticate(authorizationHeader: string | undefined): Promise<Authenticated>;
@@ -60,7 +59,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const cache = createKeyCache({
     lookup: (key) => deps.keys.lookup(key),
     subscriber: deps.redis?.duplicate(),
-    channel: deps.channel ?? revocationChannel(),
+    channel: deps.channel ?? createKeySpace().keyRevocations(),
     positiveTtlMs: deps.positiveTtlMs,
     negativeTtlMs: deps.negativeTtlMs,
     log: deps.log,

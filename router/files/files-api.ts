@@ -3,12 +3,12 @@
 // failures in OpenAI's error shape; another tenant's file id is a 404 like an unknown one.
 import type { IncomingMessage } from "node:http";
 import express, { type Request, type Response, type Router } from "express";
-import { ApiError, sendError } from "../../core/errors.ts";
+import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { FilesStore } from "./files-store.ts";
 import { validateChatJsonl } from "./jsonl-validate.ts";
 
-export const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
 // Room for the multipart envelope (boundaries, part headers, the purpose field).
 const ENVELOPE_BYTES = 64 * 1024;
 const PURPOSES = ["fine-tune"];
@@ -34,7 +34,7 @@ export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler:
   };
 }
 
-export const fileNotFound = (id: string, param = "file_id") =>
+const fileNotFound = (id: string, param = "file_id") =>
   new ApiError(404, `No such File object: ${id}`, { code: "file_not_found", param });
 
 export function createFilesApi(deps: FilesApiDeps): Router {
@@ -68,7 +68,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
       const q = req.query as Record<string, unknown>;
       const limit = intParam(q.limit, "limit", 1, 10_000, 10_000);
       const order = q.order === undefined ? "desc" : q.order;
-      if (order !== "asc" && order !== "desc") throw badParam("order", "order must be 'asc' or 'desc'");
+      if (order !== "asc" && order !== "desc") throw invalidRequest("order must be 'asc' or 'desc'", "order");
       const purpose = q.purpose === undefined ? undefined : String(q.purpose);
       const after = q.after === undefined ? undefined : String(q.after);
       const page = await deps.store.list(tenantOf(caller), { purpose, limit, after, order });
@@ -113,14 +113,11 @@ export function createFilesApi(deps: FilesApiDeps): Router {
   return r;
 }
 
-const badParam = (param: string, message: string) =>
-  new ApiError(400, message, { code: "invalid_request", param });
-
 export function intParam(v: unknown, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
   if (typeof v !== "string" || !Number.isInteger(n) || n < min || n > max) {
-    throw badParam(name, `${name} must be an integer from ${min} to ${max}`);
+    throw invalidRequest(`${name} must be an integer from ${min} to ${max}`, name);
   }
   return n;
 }
@@ -129,9 +126,7 @@ export function intParam(v: unknown, name: string, min: number, max: number, dfl
 async function readUpload(req: IncomingMessage, maxBytes: number): Promise<{ file: File; purpose: string }> {
   const type = req.headers["content-type"] ?? "";
   if (!/^multipart\/form-data\s*;/i.test(type)) {
-    throw new ApiError(400, "Upload the file as multipart/form-data with fields 'file' and 'purpose'.", {
-      code: "invalid_request",
-    });
+    throw invalidRequest("Upload the file as multipart/form-data with fields 'file' and 'purpose'.");
   }
   const limit = maxBytes + ENVELOPE_BYTES;
   const tooLarge = () =>
@@ -155,14 +150,15 @@ async function readUpload(req: IncomingMessage, maxBytes: number): Promise<{ fil
     // The platform's own multipart parser (undici, as used by fetch), so no extra dependency.
     form = await new Response(Buffer.concat(chunks), { headers: { "content-type": type } }).formData();
   } catch {
-    throw new ApiError(400, "The multipart body could not be parsed.", { code: "invalid_request" });
+    throw invalidRequest("The multipart body could not be parsed.");
   }
   const purpose = form.get("purpose");
   if (typeof purpose !== "string" || !PURPOSES.includes(purpose)) {
-    throw badParam("purpose", `purpose must be one of: ${PURPOSES.join(", ")}`);
+    throw invalidRequest(`purpose must be one of: ${PURPOSES.join(", ")}`, "purpose");
   }
   const file = form.get("file");
-  if (file === null || typeof file === "string") throw badParam("file", "the 'file' field must be a file");
+  if (file === null || typeof file === "string")
+    throw invalidRequest("the 'file' field must be a file", "file");
   if (file.size > maxBytes) throw tooLarge();
   return { file, purpose };
 }

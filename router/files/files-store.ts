@@ -44,7 +44,7 @@ const toObject = (r: Row): FileObject => ({
 
 const COLUMNS = "id, filename, purpose, bytes, created_at";
 
-export function newFileId(): string {
+function newFileId(): string {
   return `file-${randomBytes(12).toString("hex")}`;
 }
 

@@ -10,7 +10,7 @@ import type { FilesStore } from "../files/files-store.ts";
 import { parseJobRequest } from "./validate-job.ts";
 
 /** Unfinished jobs one tenant may hold; beyond this a submission is a 429. */
-export const DEFAULT_MAX_ACTIVE_JOBS = 500;
+const DEFAULT_MAX_ACTIVE_JOBS = 500;
 
 export type JobsApiDeps = {
   jobs: JobsStore;

@@ -3,11 +3,11 @@
 // says exactly what it will train with. LoRA rank/alpha are a documented Loraplex extension
 // (hyperparameters.lora_rank / lora_alpha), also accepted under method.supervised.hyperparameters.
 
-import { ApiError } from "../../core/errors.ts";
+import { ApiError, invalidRequest } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { Hyperparameters, NewJob } from "../../fine-tuning/jobs-store.ts";
 
-export const DEFAULTS: Hyperparameters = {
+const DEFAULTS: Hyperparameters = {
   n_epochs: 3,
   batch_size: 8,
   learning_rate_multiplier: 1,
@@ -25,15 +25,12 @@ const RANGES: Record<keyof Hyperparameters, [number, number, boolean]> = {
 const SUFFIX = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const FILE_ID = /^file-[A-Za-z0-9]{1,64}$/;
 
-const bad = (param: string, message: string) =>
-  new ApiError(400, message, { code: "invalid_request", param });
-
 export function parseJobRequest(tenant: Tenant, body: unknown): NewJob {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw bad("body", "The request body must be a JSON object.");
+    throw invalidRequest("The request body must be a JSON object.", "body");
   }
   const b = body as Record<string, unknown>;
-  if (typeof b.model !== "string" || b.model === "") throw bad("model", "model is required.");
+  if (typeof b.model !== "string" || b.model === "") throw invalidRequest("model is required.", "model");
   if (!tenant.spec.models.includes(b.model)) {
     throw new ApiError(400, `Model '${b.model}' is not available for fine-tuning to this tenant.`, {
       code: "model_not_available",
@@ -45,9 +42,9 @@ export function parseJobRequest(tenant: Tenant, body: unknown): NewJob {
   let suffix: string | null = null;
   if (b.suffix !== undefined && b.suffix !== null) {
     if (typeof b.suffix !== "string" || !SUFFIX.test(b.suffix)) {
-      throw bad(
-        "suffix",
+      throw invalidRequest(
         "suffix must be 1-40 lowercase letters, digits or '-', starting with a letter or digit.",
+        "suffix",
       );
     }
     suffix = b.suffix;
@@ -55,7 +52,7 @@ export function parseJobRequest(tenant: Tenant, body: unknown): NewJob {
   let seed = Math.floor(Math.random() * 2 ** 31);
   if (b.seed !== undefined && b.seed !== null) {
     if (typeof b.seed !== "number" || !Number.isInteger(b.seed) || b.seed < 0 || b.seed > 2 ** 31 - 1) {
-      throw bad("seed", "seed must be an integer from 0 to 2147483647.");
+      throw invalidRequest("seed must be an integer from 0 to 2147483647.", "seed");
     }
     seed = b.seed;
   }
@@ -65,13 +62,14 @@ export function parseJobRequest(tenant: Tenant, body: unknown): NewJob {
     | null;
   if (method !== undefined && method !== null) {
     if (typeof method !== "object" || method.type !== "supervised") {
-      throw bad("method", "Only method.type 'supervised' is supported.");
+      throw invalidRequest("Only method.type 'supervised' is supported.", "method");
     }
   }
   const given = { ...asObject(method?.supervised?.hyperparameters), ...asObject(b.hyperparameters) };
   const hyperparameters = { ...DEFAULTS };
   for (const [name, value] of Object.entries(given)) {
-    if (!(name in RANGES)) throw bad(`hyperparameters.${name}`, `Unknown hyperparameter '${name}'.`);
+    if (!(name in RANGES))
+      throw invalidRequest(`Unknown hyperparameter '${name}'.`, `hyperparameters.${name}`);
     if (value === "auto" || value === undefined || value === null) continue;
     const key = name as keyof Hyperparameters;
     const [min, max, integer] = RANGES[key];
@@ -82,9 +80,9 @@ export function parseJobRequest(tenant: Tenant, body: unknown): NewJob {
       value > max ||
       (integer && !Number.isInteger(value))
     ) {
-      throw bad(
-        `hyperparameters.${name}`,
+      throw invalidRequest(
         `${name} must be 'auto' or ${integer ? "an integer" : "a number"} from ${min} to ${max}.`,
+        `hyperparameters.${name}`,
       );
     }
     hyperparameters[key] = value;
@@ -101,17 +99,17 @@ export function parseJobRequest(tenant: Tenant, body: unknown): NewJob {
 
 function fileId(v: unknown, param: string, required: boolean): string | null {
   if (v === undefined || v === null) {
-    if (required) throw bad(param, `${param} is required.`);
+    if (required) throw invalidRequest(`${param} is required.`, param);
     return null;
   }
   if (typeof v !== "string" || !FILE_ID.test(v))
-    throw bad(param, `${param} must be a file id like 'file-...'.`);
+    throw invalidRequest(`${param} must be a file id like 'file-...'.`, param);
   return v;
 }
 
 function asObject(v: unknown): Record<string, unknown> {
   if (v === undefined || v === null) return {};
   if (typeof v !== "object" || Array.isArray(v))
-    throw bad("hyperparameters", "hyperparameters must be an object.");
+    throw invalidRequest("hyperparameters must be an object.", "hyperparameters");
   return v as Record<string, unknown>;
 }

@@ -6,30 +6,15 @@
 import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import { ApiError, sendError } from "../../core/errors.ts";
-import type { Outcome, RequestContext } from "../../core/request-context.ts";
+import type { Outcome } from "../../core/request-context.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
 import type { Replica } from "../scheduling/replica-state.ts";
+import type { ForwardJob } from "./job.ts";
 import { type Clock, overheadHeader, type Relayed, relayJson, relayStream, upstreamError } from "./relay.ts";
 import type { Upstreams } from "./upstreams.ts";
 
 export type ForwardDeps = { pools: Pools; upstreams: Upstreams; metrics: RouterMetrics };
-
-export type ForwardJob = {
-  ctx: RequestContext;
-  poolRef: string;
-  /** Engine path, e.g. /v1/chat/completions. */
-  path: string;
-  /** The upstream JSON body, with model, cache_salt and stream_options already set. */
-  payload: string;
-  upstreamModel: string;
-  /** The client asked for stream_options.include_usage itself. */
-  keepUsage: boolean;
-  /** Added to whatever response this request gets (e.g. the hooks' x-ratelimit-* headers). */
-  headers: Record<string, string>;
-  /** Collect the completion text for the hooks (audit); otherwise the text is never looked at. */
-  collectText: boolean;
-};
 
 /** `text`: the completion text, when the job asked for it and the engine answered. */
 export type Forwarded = { outcome: Outcome; overheadMs: number; text?: string };

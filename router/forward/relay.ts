@@ -6,7 +6,7 @@ import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import { ApiError, sendError } from "../../core/errors.ts";
 import type { Outcome, RequestContext } from "../../core/request-context.ts";
-import type { ForwardJob } from "./proxy.ts";
+import type { ForwardJob } from "./job.ts";
 import { createSseRewriter } from "./sse.ts";
 
 export type Relayed = Omit<Outcome, "durationMs" | "replica"> & { text?: string };

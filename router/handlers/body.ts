@@ -1,9 +1,9 @@
 // Reading and parsing a request body: bounded in size (413), parsed once (400 that says what
 // is wrong), and required to be a JSON object, before anything else looks at it.
 import type { IncomingMessage } from "node:http";
-import { ApiError, invalidBody } from "../../core/errors.ts";
+import { ApiError, invalidRequest } from "../../core/errors.ts";
 
-export function tooLarge(limit: number): ApiError {
+function tooLarge(limit: number): ApiError {
   return new ApiError(413, `Request body is larger than the limit of ${limit} bytes.`, {
     code: "request_too_large",
   });
@@ -54,7 +54,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 /** One JSON.parse; the body must be an object. */
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
-  if (raw.length === 0) throw invalidBody("The request body is empty; expected a JSON object.");
+  if (raw.length === 0) throw invalidRequest("The request body is empty; expected a JSON object.");
   let text = raw.toString("utf8");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // tolerate a UTF-8 byte-order mark
   let value: unknown;
@@ -64,13 +64,13 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
     // V8's message quotes a piece of the body; keep only the position, so neither the answer
     // nor the log line carries prompt text.
     const at = /at position (\d+)/.exec((e as Error).message)?.[1];
-    throw invalidBody(
+    throw invalidRequest(
       `We could not parse the JSON body of your request${at ? ` (invalid JSON at position ${at})` : " (invalid or truncated JSON)"}. ` +
         "Send a JSON object with Content-Type: application/json.",
     );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw invalidBody("The request body must be a JSON object.");
+    throw invalidRequest("The request body must be a JSON object.");
   }
   return value as Record<string, unknown>;
 }

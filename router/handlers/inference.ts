@@ -1,13 +1,14 @@
-// The request path shared by the three inference endpoints:
-// authenticate → read body (413) → parse (400) → validate + policy → resolve model → admit →
-// forward (pick replica, ensure adapter, send, relay) → settle, exactly once per admitted request.
+// The request path shared by the three inference endpoints, along the lifecycle declared in
+// core/request-context.ts: authenticate → read body (413) → parse (400) → validate + policy →
+// resolve model → admit → forward (pick replica, ensure adapter, send, relay) → settle, exactly
+// once per admitted request; or rejected on the way.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError, invalidBody, sendError } from "../../core/errors.ts";
-import type { Endpoint, Outcome, RequestContext } from "../../core/request-context.ts";
+import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
+import type { Authenticated, Endpoint, Outcome, RequestContext } from "../../core/request-context.ts";
 import { forward } from "../forward/proxy.ts";
 import { NO_TENANT } from "../metrics.ts";
 import { parseJsonObject, readBody } from "./body.ts";
-import type { Authenticated, RouterDeps } from "./deps.ts";
+import type { RouterDeps } from "./deps.ts";
 
 export type EndpointSpec = {
   endpoint: Endpoint;
@@ -16,8 +17,6 @@ export type EndpointSpec = {
   streamable: boolean;
 };
 
-/** Output cap assumed for reservations when neither the client nor the tenant sets one. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 const FEATURE = /^[A-Za-z0-9._:/-]{1,64}$/;
 
 export async function handleInference(
@@ -42,7 +41,7 @@ export async function handleInference(
     const raw = await readBody(req, deps.maxBodyBytes);
     const parsed = parseJsonObject(raw);
     clientModel = parsed.model;
-    const body = deps.prepareBody(spec.endpoint, auth.tenant, parsed);
+    const { body, maxOutputTokens } = deps.prepareBody(spec.endpoint, auth.tenant, parsed);
     const resolved = deps.resolveModel(auth.tenant, body.model as string);
     model = resolved.requested;
     const stream = spec.streamable && body.stream === true;
@@ -64,12 +63,15 @@ export async function handleInference(
       endUser: typeof body.user === "string" ? body.user.slice(0, 256) : undefined,
       feature: featureOf(req),
       promptTokensEstimate: Math.ceil(raw.length / 4),
-      maxOutputTokens: spec.streamable ? outputCap(body, auth.tenant.spec.policy.maxOutputTokens) : 0,
+      maxOutputTokens,
+      stage: "authenticated",
+      audit: undefined,
     };
     const payload = serialize(body);
     admitting = true;
     await deps.hooks.admit(ctx);
     const admitted = ctx;
+    admitted.stage = "admitted";
     const { hooks } = deps;
     const wantsText = hooks.wantsPayload?.(admitted) === true;
     let text: string | undefined;
@@ -84,6 +86,7 @@ export async function handleInference(
         headers: hooks.responseHeaders?.(admitted) ?? {},
         collectText: wantsText,
       };
+      admitted.stage = "forwarded";
       ({ outcome, overheadMs, text } = await forward(deps, job, res));
     } catch (err) {
       // forward() answers every upstream failure itself; reaching here is a router bug, and the
@@ -100,11 +103,12 @@ export async function handleInference(
       };
       overheadMs = durationMs;
     }
-    if (wantsText)
-      guard(deps, requestId, () => hooks.payload?.(admitted, { prompt: promptOf(body), response: text }));
+    if (wantsText) admitted.audit = { prompt: promptOf(body), response: text };
     guard(deps, requestId, () => hooks.settle(admitted, outcome));
+    admitted.stage = "settled";
   } catch (err) {
-    // Rejected before admission: nothing to settle.
+    // Rejected before admission, or by admit itself: nothing to settle.
+    if (ctx) ctx.stage = "rejected";
     overheadMs = performance.now() - receivedAt;
     sendError(res, err, { "x-loraplex-overhead-ms": overheadMs.toFixed(3) });
     const status = err instanceof ApiError ? err.status : 500;
@@ -196,14 +200,8 @@ function serialize(body: Record<string, unknown>): string {
   try {
     return JSON.stringify(body);
   } catch {
-    throw invalidBody("The request body nests too deeply.");
+    throw invalidRequest("The request body nests too deeply.");
   }
-}
-
-function outputCap(body: Record<string, unknown>, tenantCap: number | undefined): number {
-  const asked = body.max_completion_tokens ?? body.max_tokens;
-  if (typeof asked === "number" && asked > 0) return asked;
-  return tenantCap ?? DEFAULT_MAX_OUTPUT_TOKENS;
 }
 
 function featureOf(req: IncomingMessage): string | undefined {

@@ -11,17 +11,31 @@ import {
   validateEmbeddingBody,
 } from "../policy.ts";
 
-export function prepareBody(
-  endpoint: Endpoint,
-  tenant: Tenant,
-  body: Record<string, unknown>,
-): Record<string, unknown> {
+/**
+ * What a chat request reserves against limits and spend caps when neither the client nor the
+ * tenant caps its output: the engine then stops only at the model's context length.
+ */
+const UNCAPPED_CHAT_RESERVATION = 4096;
+
+export type PreparedBody = {
+  body: Record<string, unknown>;
+  /**
+   * The output tokens the engine will be allowed to generate, reserved at admission: the cap the
+   * policy sent upstream (completions: the API's default of 16 when none was set), 0 for
+   * embeddings.
+   */
+  maxOutputTokens: number;
+};
+
+export function prepareBody(endpoint: Endpoint, tenant: Tenant, body: Record<string, unknown>): PreparedBody {
   switch (endpoint) {
-    case "chat.completions":
-      return applyChatPolicy(tenant, validateChatBody(body)).body;
+    case "chat.completions": {
+      const r = applyChatPolicy(tenant, validateChatBody(body));
+      return { body: r.body, maxOutputTokens: r.maxOutputTokens ?? UNCAPPED_CHAT_RESERVATION };
+    }
     case "completions":
-      return applyCompletionPolicy(tenant, validateCompletionBody(body)).body;
+      return applyCompletionPolicy(tenant, validateCompletionBody(body));
     case "embeddings":
-      return validateEmbeddingBody(body);
+      return { body: validateEmbeddingBody(body), maxOutputTokens: 0 };
   }
 }

@@ -2,10 +2,11 @@
 // tokens, list-price revenue, estimated engine seconds and cost to serve, and the margin against
 // the tenant's plan price when one is set; top tenants; rejections by tenant and reason.
 // These read across tenants, as the table owner (no row-level security), from the rollups.
-import { createHash, timingSafeEqual } from "node:crypto";
+
 import express, { type Request, type Response, type Router } from "express";
 import type pg from "pg";
-import { ApiError, sendError } from "../../core/errors.ts";
+import { adminTokenMatcher } from "../../api-keys/secrets.ts";
+import { invalidAdminToken, invalidRequest, sendError } from "../../core/errors.ts";
 import type { MeteringConfig } from "../../metering/config.ts";
 import { bearerToken } from "../auth/authenticate.ts";
 import { integer, oneOf, type Query, unixTime } from "./api-params.ts";
@@ -17,7 +18,6 @@ export type AdminCostsDeps = {
 };
 
 const MAX_DAYS = 366;
-const digest = (s: string) => createHash("sha256").update(s).digest();
 
 function period(q: Query): { from: number; to: number; days: number } {
   const from = Math.floor(unixTime(q, "start_time", true)! / 86_400) * 86_400;
@@ -26,17 +26,10 @@ function period(q: Query): { from: number; to: number; days: number } {
     rawEnd === undefined
       ? Math.ceil(Date.now() / 1000 / 86_400) * 86_400
       : Math.ceil(rawEnd / 86_400) * 86_400;
-  if (to <= from)
-    throw new ApiError(400, "'end_time' must be after 'start_time'.", {
-      code: "invalid_request",
-      param: "end_time",
-    });
+  if (to <= from) throw invalidRequest("'end_time' must be after 'start_time'.", "end_time");
   const days = (to - from) / 86_400;
   if (days > MAX_DAYS) {
-    throw new ApiError(400, `The period may span at most ${MAX_DAYS} days.`, {
-      code: "invalid_request",
-      param: "end_time",
-    });
+    throw invalidRequest(`The period may span at most ${MAX_DAYS} days.`, "end_time");
   }
   return { from, to, days };
 }
@@ -91,14 +84,11 @@ async function costs(deps: AdminCostsDeps, from: number, to: number, days: numbe
 
 export function createAdminCostsRouter(deps: AdminCostsDeps): Router {
   const router = express.Router();
-  const expected = digest(deps.adminToken);
+  const isAdmin = adminTokenMatcher(deps.adminToken);
   const guarded =
     (handler: (q: Query, res: Response) => Promise<void>) => async (req: Request, res: Response) => {
       try {
-        const token = bearerToken(req.headers.authorization);
-        if (token === undefined || !timingSafeEqual(digest(token), expected)) {
-          throw new ApiError(401, "Invalid admin token.", { code: "invalid_admin_token" });
-        }
+        if (!isAdmin(bearerToken(req.headers.authorization))) throw invalidAdminToken();
         await handler(req.query as Query, res);
       } catch (err) {
         sendError(res, err);

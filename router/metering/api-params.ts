@@ -1,12 +1,9 @@
 // Query parameters of the tenant usage, costs and audit APIs, validated into a clear 400 in
 // OpenAI's error shape: unknown group_by values, inverted or oversized ranges, limits beyond the
 // maximum and cursors that were not ours all say what is wrong and which parameter.
-import { ApiError } from "../../core/errors.ts";
+import { invalidRequest } from "../../core/errors.ts";
 
 export type Query = Record<string, unknown>;
-
-const bad = (param: string, message: string) =>
-  new ApiError(400, message, { code: "invalid_request", param });
 
 export const BUCKET_SECONDS = { "1m": 60, "1h": 3_600, "1d": 86_400 } as const;
 export type BucketWidth = keyof typeof BUCKET_SECONDS;
@@ -24,7 +21,7 @@ const EARLIEST = Date.UTC(2015, 0, 1) / 1000;
 function scalar(q: Query, name: string): string | undefined {
   const v = q[name];
   if (v === undefined) return undefined;
-  if (typeof v !== "string") throw bad(name, `'${name}' must be given once, as a single value.`);
+  if (typeof v !== "string") throw invalidRequest(`'${name}' must be given once, as a single value.`, name);
   return v;
 }
 
@@ -33,33 +30,34 @@ export function list(q: Query, name: string): string[] {
   const raw = [q[name], q[`${name}[]`]].flat().filter((v) => v !== undefined);
   const out: string[] = [];
   for (const v of raw) {
-    if (typeof v !== "string") throw bad(name, `'${name}' must be a list of strings.`);
+    if (typeof v !== "string") throw invalidRequest(`'${name}' must be a list of strings.`, name);
     for (const part of v.split(",")) if (part.trim()) out.push(part.trim());
   }
-  if (out.length > 100) throw bad(name, `'${name}' accepts at most 100 values.`);
+  if (out.length > 100) throw invalidRequest(`'${name}' accepts at most 100 values.`, name);
   return out;
 }
 
 export function unixTime(q: Query, name: string, required: boolean): number | undefined {
   const v = scalar(q, name);
   if (v === undefined || v === "") {
-    if (required) throw bad(name, `'${name}' is required: a Unix time in seconds.`);
+    if (required) throw invalidRequest(`'${name}' is required: a Unix time in seconds.`, name);
     return undefined;
   }
   if (!/^\d{1,12}$/.test(v))
-    throw bad(name, `'${name}' must be a Unix time in whole seconds, got '${v.slice(0, 40)}'.`);
+    throw invalidRequest(`'${name}' must be a Unix time in whole seconds, got '${v.slice(0, 40)}'.`, name);
   const n = Number(v);
   const latest = Date.now() / 1000 + 366 * 86_400;
-  if (n < EARLIEST || n > latest) throw bad(name, `'${name}' is out of range: ${n}.`);
+  if (n < EARLIEST || n > latest) throw invalidRequest(`'${name}' is out of range: ${n}.`, name);
   return n;
 }
 
 export function integer(q: Query, name: string, def: number, max: number): number {
   const v = scalar(q, name);
   if (v === undefined || v === "") return def;
-  if (!/^\d{1,9}$/.test(v) || Number(v) < 1) throw bad(name, `'${name}' must be a positive integer.`);
+  if (!/^\d{1,9}$/.test(v) || Number(v) < 1)
+    throw invalidRequest(`'${name}' must be a positive integer.`, name);
   const n = Number(v);
-  if (n > max) throw bad(name, `'${name}' may be at most ${max}, got ${n}.`);
+  if (n > max) throw invalidRequest(`'${name}' may be at most ${max}, got ${n}.`, name);
   return n;
 }
 
@@ -67,7 +65,7 @@ export function oneOf<T extends string>(q: Query, name: string, allowed: readonl
   const v = scalar(q, name);
   if (v === undefined || v === "") return def;
   if (!(allowed as readonly string[]).includes(v)) {
-    throw bad(name, `'${name}' must be one of ${allowed.join(", ")}; got '${v.slice(0, 40)}'.`);
+    throw invalidRequest(`'${name}' must be one of ${allowed.join(", ")}; got '${v.slice(0, 40)}'.`, name);
   }
   return v as T;
 }
@@ -76,7 +74,10 @@ export function groupBy<T extends string>(q: Query, allowed: readonly T[]): T[] 
   const values = list(q, "group_by");
   for (const v of values) {
     if (!(allowed as readonly string[]).includes(v)) {
-      throw bad("group_by", `Unknown group_by value '${v.slice(0, 40)}'; allowed: ${allowed.join(", ")}.`);
+      throw invalidRequest(
+        `Unknown group_by value '${v.slice(0, 40)}'; allowed: ${allowed.join(", ")}.`,
+        "group_by",
+      );
     }
   }
   return [...new Set(values)] as T[];
@@ -90,7 +91,7 @@ export function encodeCursor(kind: string, value: Record<string, string | number
 export function decodeCursor(q: Query, name: string, kind: string): Record<string, unknown> | undefined {
   const v = scalar(q, name);
   if (v === undefined || v === "") return undefined;
-  const fail = () => bad(name, `'${name}' is not a cursor this endpoint returned.`);
+  const fail = () => invalidRequest(`'${name}' is not a cursor this endpoint returned.`, name);
   if (!/^[A-Za-z0-9_-]{1,512}$/.test(v)) throw fail();
   let parsed: unknown;
   try {
@@ -121,13 +122,13 @@ export function bucketWindow(
   const start = Math.floor(rawStart / seconds) * seconds;
   const rawEnd = unixTime(q, "end_time", false);
   if (rawEnd !== undefined && rawEnd <= rawStart) {
-    throw bad("end_time", "'end_time' must be after 'start_time'.");
+    throw invalidRequest("'end_time' must be after 'start_time'.", "end_time");
   }
   const end = rawEnd ?? Math.max(start + seconds, Math.ceil(Date.now() / 1000 / seconds) * seconds);
   if (end - start > MAX_SPAN[width]) {
-    throw bad(
-      "end_time",
+    throw invalidRequest(
       `The range is too large for bucket_width=${width}: at most ${MAX_SPAN[width] / 86_400} days.`,
+      "end_time",
     );
   }
   return { width, seconds, start, end, limit };

@@ -4,10 +4,10 @@
 // memory and never holds one transaction open for long.
 import type { Response, Router } from "express";
 import type pg from "pg";
-import { ApiError } from "../../core/errors.ts";
+import { invalidRequest } from "../../core/errors.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
 import { decodeCursor, encodeCursor, integer, type Query, unixTime } from "./api-params.ts";
-import { type Handler, route, type UsageApiDeps } from "./usage-api.ts";
+import { type Handler, route, type UsageApiDeps } from "./api-route.ts";
 
 type AuditRow = Record<string, unknown> & { ts: Date; id: string; ts_exact: string };
 
@@ -46,17 +46,11 @@ function range(q: Query): Range {
   const start = unixTime(q, "start_time", false) ?? 0;
   const end = unixTime(q, "end_time", false);
   if (end !== undefined && end <= start) {
-    throw new ApiError(400, "'end_time' must be after 'start_time'.", {
-      code: "invalid_request",
-      param: "end_time",
-    });
+    throw invalidRequest("'end_time' must be after 'start_time'.", "end_time");
   }
   const to = end ?? Date.now() / 1000 + 86_400;
   if (start > 0 && to - start > MAX_EXPORT_SPAN_DAYS * 86_400) {
-    throw new ApiError(400, `The range may span at most ${MAX_EXPORT_SPAN_DAYS} days.`, {
-      code: "invalid_request",
-      param: "end_time",
-    });
+    throw invalidRequest(`The range may span at most ${MAX_EXPORT_SPAN_DAYS} days.`, "end_time");
   }
   return { from: new Date(start * 1000), to: new Date(to * 1000) };
 }
@@ -98,10 +92,7 @@ function listRoute(deps: UsageApiDeps): Handler {
         typeof c.i !== "string" ||
         !UUID.test(c.i)
       ) {
-        throw new ApiError(400, "'cursor' is not a cursor this endpoint returned.", {
-          code: "invalid_request",
-          param: "cursor",
-        });
+        throw invalidRequest("'cursor' is not a cursor this endpoint returned.", "cursor");
       }
       after = { ts: c.t, id: c.i };
     }

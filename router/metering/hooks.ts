@@ -3,10 +3,13 @@
 // reserves the worst-case cost; a refusal throws an ApiError after recording the rejection's
 // usage event. settle: exactly once per request, never throws, never waits: builds the usage
 // event and audit row, appends them to the spool, and settles the reservation in the background.
+
 import type { Redis } from "ioredis";
 import { ApiError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
-import type { Hooks, Outcome, RequestContext } from "../../core/request-context.ts";
+import type { KeySpace } from "../../core/redis-keys.ts";
+import type { EarlyRejection, Hooks, Outcome, RequestContext } from "../../core/request-context.ts";
+import { sleep } from "../../core/sleep.ts";
 import { createAdmission, RedisUnavailable } from "../../metering/admission.ts";
 import type { AlertSink } from "../../metering/alerts.ts";
 import { buildAuditContent } from "../../metering/audit-record.ts";
@@ -28,7 +31,6 @@ import {
   type PricedModel,
   type PriceTable,
 } from "../../metering/prices.ts";
-import type { KeySpace } from "../../metering/redis-keys.ts";
 import type { Spool } from "../../metering/spool.ts";
 import { buildUsageEvent } from "../../metering/usage-events.ts";
 
@@ -49,29 +51,19 @@ export type MeteringHooksDeps = {
   leaseMs?: number;
 };
 
-/** A request refused before admission (bad body, unknown model, policy) once its tenant is known. */
-export type EarlyRejection = {
-  requestId: string;
-  receivedAt: number;
-  endpoint: RequestContext["endpoint"];
-  tenant: RequestContext["tenant"];
-  keyId: string;
-  /** The model the client asked for, if it said. */
-  model?: string;
-  httpStatus: number;
-  reason: string;
-};
-
 export type MeteringHooks = Hooks & {
   /** Records the usage event (and audit row) of a request refused before admit; never throws. */
   rejected(r: EarlyRejection): void;
   /** OpenAI's x-ratelimit-* headers for an admitted request; the router adds them to its response. */
   responseHeaders(ctx: RequestContext): Record<string, string>;
+  /** The audit row keeps the conversation (or its hashes) unless the tenant's audit mode is none. */
+  wantsPayload(ctx: RequestContext): boolean;
   /** Resolves when background settlements and spool appends have finished (shutdown, tests). */
   idle(): Promise<void>;
 };
 
-type Admitted = {
+/** What admit() took from the shared limits store for one request; settle() gives back the rest. */
+type Reservation = {
   scopes: LimitScope[];
   tokens: number;
   budget?: { keys: BudgetKeys; caps: Caps; day: string; month: string };
@@ -79,6 +71,13 @@ type Admitted = {
   /** Admitted without Redis (fail-open): nothing was taken, so nothing is refunded. */
   unmetered: boolean;
 };
+
+declare module "../../core/request-context.ts" {
+  interface RequestContext {
+    /** Set by admit() when it reserved anything; read by settle(). */
+    reservation?: Reservation;
+  }
+}
 
 const DEFAULT_THRESHOLDS: number[] = [];
 const SETTLE_RETRY_MS = [200, 1_000, 5_000];
@@ -95,8 +94,6 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
   const { keys, prices, spool, log, metrics } = deps;
   const admission = createAdmission(deps.redis, { timeoutMs: deps.redisTimeoutMs });
   const leaseMs = deps.leaseMs ?? 600_000;
-  const admitted = new WeakMap<RequestContext, Admitted>();
-  const settled = new WeakSet<RequestContext>();
   const background = new Set<Promise<unknown>>();
 
   function record(ctx: RequestContext, outcome: Outcome): void {
@@ -106,13 +103,13 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
       : { inputMicro: 0, outputMicro: 0, totalMicro: 0 };
     const usage = buildUsageEvent(ctx, outcome, cost);
     spool.append({ ...usage, audit: buildAuditContent(ctx) });
-    const st = admitted.get(ctx);
+    const st = ctx.reservation;
     if (st?.budget || (st && st.scopes.length > 0)) settleInRedis(ctx, st, cost.totalMicro, outcome);
   }
 
   function reject(ctx: RequestContext, error: ApiError, reason: string): never {
     metrics?.rejected(ctx.tenant.metadata.name, reason);
-    settled.add(ctx);
+    ctx.stage = "rejected";
     record(ctx, {
       status: "rejected",
       httpStatus: error.status,
@@ -124,7 +121,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
     throw error;
   }
 
-  function settleInRedis(ctx: RequestContext, st: Admitted, actualMicro: number, outcome: Outcome): void {
+  function settleInRedis(ctx: RequestContext, st: Reservation, actualMicro: number, outcome: Outcome): void {
     const tenant = ctx.tenant.metadata.name;
     const used = outcome.promptTokens + outcome.completionTokens;
     const thresholds = ctx.tenant.spec.limits?.alertThresholds ?? DEFAULT_THRESHOLDS;
@@ -149,7 +146,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
             );
             return;
           }
-          await new Promise((r) => setTimeout(r, SETTLE_RETRY_MS[i]));
+          await sleep(SETTLE_RETRY_MS[i] ?? 0);
         }
       }
     };
@@ -159,7 +156,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
 
   function afterSettle(
     ctx: RequestContext,
-    b: NonNullable<Admitted["budget"]>,
+    b: NonNullable<Reservation["budget"]>,
     res: Awaited<ReturnType<typeof admission.settle>>,
   ): void {
     const tenant = ctx.tenant.metadata.name;
@@ -215,7 +212,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
         const tenant = ctx.tenant.metadata.name;
         if (ctx.tenant.spec.limits?.failOpen) {
           log.warn({ tenant, err: e.message }, "limits store unreachable; serving without limits (failOpen)");
-          admitted.set(ctx, { scopes, tokens, budget, headers: {}, unmetered: true });
+          ctx.reservation = { scopes, tokens, budget, headers: {}, unmetered: true };
           return;
         }
         log.error({ tenant, err: e.message }, "limits store unreachable; refusing (fail closed)");
@@ -240,12 +237,12 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
         reject(ctx, error, reason);
       }
       const headers = scopes[0] ? rateLimitHeaders(scopes[0].limits, res.state) : {};
-      admitted.set(ctx, { scopes, tokens, budget, headers, unmetered: false });
+      ctx.reservation = { scopes, tokens, budget, headers, unmetered: false };
     },
 
     settle(ctx, outcome) {
-      if (settled.has(ctx)) return;
-      settled.add(ctx);
+      if (ctx.stage === "settled" || ctx.stage === "rejected") return;
+      ctx.stage = "settled";
       try {
         record(ctx, outcome);
       } catch (e) {
@@ -266,9 +263,9 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
           stream: false,
           promptTokensEstimate: 0,
           maxOutputTokens: 0,
+          stage: "rejected",
         };
         metrics?.rejected(r.tenant.metadata.name, `before_admission_${r.httpStatus}`);
-        settled.add(ctx);
         const usage = buildUsageEvent(
           ctx,
           {
@@ -287,7 +284,9 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
       }
     },
 
-    responseHeaders: (ctx) => admitted.get(ctx)?.headers ?? {},
+    responseHeaders: (ctx) => ctx.reservation?.headers ?? {},
+
+    wantsPayload: (ctx) => ctx.tenant.spec.audit.mode !== "none",
 
     async idle() {
       while (background.size > 0) await Promise.allSettled([...background]);

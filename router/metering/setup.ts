@@ -6,20 +6,21 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import type { Registry } from "prom-client";
 import type { Logger } from "../../core/log.ts";
+import { createKeySpace, type KeySpace } from "../../core/redis-keys.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import { createAlertSink } from "../../metering/alerts.ts";
 import { startAuditRetention } from "../../metering/audit.ts";
 import type { MeteringConfig } from "../../metering/config.ts";
 import { type ErasureCounts, eraseTenantData } from "../../metering/erasure.ts";
 import { createMeteringMetrics } from "../../metering/metrics.ts";
-import { createKeySpace, type KeySpace } from "../../metering/redis-keys.ts";
 import { createSpool } from "../../metering/spool.ts";
 import { createUsageStore } from "../../metering/usage-store.ts";
 import { createUsageWriter } from "../../metering/usage-writer.ts";
 import { createAdminCostsRouter } from "./admin-costs.ts";
+import type { Caller } from "./api-route.ts";
 import { createDashboardRouter } from "./dashboard/routes.ts";
 import { createMeteringHooks, type MeteringHooks } from "./hooks.ts";
-import { type Caller, createUsageRouter } from "./usage-api.ts";
+import { createUsageRouter } from "./usage-api.ts";
 
 export type MeteringInfra = {
   pool: pg.Pool;
@@ -45,7 +46,7 @@ export type Metering = {
 export function startMetering(infra: MeteringInfra): Metering {
   const { pool, redis, config } = infra;
   const log = infra.logger.child({ component: "metering" });
-  const keys = createKeySpace(config.keyPrefix ?? (infra.schema ? `loraplex:${infra.schema}:` : "loraplex:"));
+  const keys = createKeySpace({ schema: infra.schema, prefix: config.keyPrefix });
   const metrics = infra.registry ? createMeteringMetrics(infra.registry) : undefined;
   const store = createUsageStore(pool);
   const spool = createSpool({

@@ -2,10 +2,8 @@
 // tooling reads it: pages of time buckets, each with results per group. Every route
 // authenticates the caller's key, and every query is scoped to the caller's tenant twice: an
 // explicit WHERE and row-level security (tenant-db.ts). Also the dashboard's own reads.
-import express, { type Request, type Response, type Router } from "express";
-import type pg from "pg";
-import { ApiError, sendError } from "../../core/errors.ts";
-import type { Tenant } from "../../core/tenant.ts";
+import express, { type Router } from "express";
+import { invalidRequest } from "../../core/errors.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
 import {
   bucketWindow,
@@ -16,6 +14,7 @@ import {
   list,
   type Query,
 } from "./api-params.ts";
+import { type Handler, route, type UsageApiDeps } from "./api-route.ts";
 import { mountAuditRoutes } from "./audit-api.ts";
 import {
   queryUsage,
@@ -24,35 +23,6 @@ import {
   type UsageGroup,
   type UsageRow,
 } from "./usage-queries.ts";
-
-export type Caller = { tenant: Tenant; keyId: string };
-
-export type UsageApiDeps = {
-  pool: pg.Pool;
-  /** The router's authenticator: the Authorization header → the caller, or an ApiError (401). */
-  authenticate(authorization: string | undefined): Promise<Caller>;
-};
-
-export type Handler = (caller: Caller, q: Query, res: Response) => Promise<void>;
-
-/** Wraps a route: authenticate, run, answer any failure as an OpenAI-shaped error (never a bare 500). */
-export function route(deps: UsageApiDeps, handler: Handler) {
-  return async (req: Request, res: Response) => {
-    try {
-      const caller = await deps.authenticate(req.headers.authorization);
-      await handler(caller, req.query as Query, res);
-    } catch (err) {
-      if (!(err instanceof ApiError) && (err as { code?: string }).code === "57014") {
-        sendError(
-          res,
-          new ApiError(503, "The query took too long; narrow the time range.", { code: "query_timeout" }),
-        );
-        return;
-      }
-      sendError(res, err);
-    }
-  };
-}
 
 const NULL_GROUPS = {
   project_id: null,
@@ -87,10 +57,7 @@ function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page 
   if (cursor) {
     const s = cursor.s;
     if (typeof s !== "number" || s < w.start || s >= w.end || (s - w.start) % w.seconds !== 0) {
-      throw new ApiError(400, "'page' does not belong to this query's time range.", {
-        code: "invalid_request",
-        param: "page",
-      });
+      throw invalidRequest("'page' does not belong to this query's time range.", "page");
     }
     from = s;
   }

@@ -6,12 +6,15 @@
 //     the lock to go and then confirm residency with the agent's inventory.
 // If Redis is unreachable the loader falls back to loading without the lock: the agent itself
 // serialises loads of one name, so the worst case is a redundant "already_loaded" call.
+
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { AgentInventory, LoadRequest, LoadResult } from "../../agent-api/types.ts";
-import { ApiError } from "../../core/errors.ts";
+import { ApiError, isAgentErrorCode } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { createKeySpace, type KeySpace } from "../../core/redis-keys.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
+import { sleep } from "../../core/sleep.ts";
 import { markResident, type ReplicaState } from "./replica-state.ts";
 
 /** What the loader needs from the agent client (agent-api/client.ts). */
@@ -31,7 +34,8 @@ export type AdapterLoaderOptions = {
   /** How long a caller waits for another router's load before giving up with a 503. */
   waitTimeoutMs?: number;
   pollMs?: number;
-  keyPrefix?: string;
+  /** Names the lock; default: the schema-less deployment's key space. */
+  keys?: KeySpace;
 };
 
 export type AdapterLoader = {
@@ -43,11 +47,14 @@ const WARM: Promise<EnsureResult> = Promise.resolve(Object.freeze({ loaded: "war
 const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`;
 const RENEW = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) end return 0`;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function describe(adapter: ResolvedAdapter): string {
   return `${adapter.name}@${adapter.version}`;
 }
+
+const loadTimeout = (adapter: ResolvedAdapter) =>
+  new ApiError(503, `timed out waiting for adapter '${describe(adapter)}' to load`, {
+    code: "adapter_load_timeout",
+  });
 
 /** Agent failures become the router's errors: unreachable/unavailable → 503, refusals → 502. */
 function toApiError(err: unknown, adapter: ResolvedAdapter): ApiError {
@@ -64,7 +71,7 @@ function toApiError(err: unknown, adapter: ResolvedAdapter): ApiError {
     );
   }
   return new ApiError(502, `adapter '${describe(adapter)}' could not be loaded: ${message}`, {
-    code: typeof e.code === "string" ? `adapter_${e.code}` : "adapter_load_failed",
+    code: isAgentErrorCode(e.code) ? `adapter_${e.code}` : "adapter_load_failed",
   });
 }
 
@@ -72,7 +79,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
   const lockTtlMs = opts.lockTtlMs ?? 30_000;
   const waitTimeoutMs = opts.waitTimeoutMs ?? 120_000;
   const pollMs = opts.pollMs ?? 25;
-  const keyPrefix = opts.keyPrefix ?? "loraplex:adapter-load:";
+  const keys = opts.keys ?? createKeySpace();
   const flights = new Map<string, Promise<EnsureResult>>();
   const log = opts.logger;
 
@@ -112,7 +119,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
     tenant: string,
     adapter: ResolvedAdapter,
   ): Promise<void> {
-    const key = `${keyPrefix}${replica.id}:${adapter.loraName}`;
+    const key = keys.adapterLoadLock(replica.id, adapter.loraName);
     const token = randomUUID();
     const deadline = Date.now() + waitTimeoutMs;
     for (;;) {
@@ -141,9 +148,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
       // Another router holds the lock: wait for it to go, then ask the agent whether it worked.
       while ((await redis.exists(key).catch(() => 0)) === 1) {
         if (Date.now() > deadline) {
-          throw new ApiError(503, `timed out waiting for adapter '${describe(adapter)}' to load`, {
-            code: "adapter_load_timeout",
-          });
+          throw loadTimeout(adapter);
         }
         await sleep(pollMs);
       }
@@ -154,9 +159,7 @@ export function createAdapterLoader(opts: AdapterLoaderOptions): AdapterLoader {
       }
       // The holder failed (or the adapter was evicted meanwhile): try to take the lock ourselves.
       if (Date.now() > deadline) {
-        throw new ApiError(503, `timed out waiting for adapter '${describe(adapter)}' to load`, {
-          code: "adapter_load_timeout",
-        });
+        throw loadTimeout(adapter);
       }
     }
   }

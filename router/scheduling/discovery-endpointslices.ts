@@ -1,33 +1,20 @@
 // In a cluster: the replicas of pool "<ns>/<pool>" are the ready endpoints of the EndpointSlices
 // of Service "<pool>-engine" in namespace <ns> — one namespaced informer per pool, never a
 // cluster-wide watch, so a same-named Service in another namespace can never leak in (GIE #1869).
-import {
-  DiscoveryV1Api,
-  type Informer,
-  KubeConfig,
-  makeInformer,
-  type ObjectCache,
-  type V1EndpointSlice,
-} from "@kubernetes/client-node";
+import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { engineName, parsePoolRef } from "../../core/cluster-layout.ts";
 import type { Logger } from "../../core/log.ts";
+import { createKubeClient } from "../../kube/client.ts";
+import { type KubeOptions, loadKubeConfig } from "../../kube/config.ts";
+import { type Informer, startInformer } from "../../kube/informer.ts";
+import { type KubeObject, R } from "../../kube/types.ts";
 import type { Discovery, EngineEndpoint, OnEndpoints } from "./discovery.ts";
-import { engineServiceName, parsePoolRef } from "./pool-ref.ts";
 
-export type KubeOptions = { kubeconfigPath?: string; inCluster?: boolean };
+type Slice = KubeObject & V1EndpointSlice;
 
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 const ENGINE_PORT = "http";
 const AGENT_PORT = "agent";
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
-
-export function loadKubeConfig(opts: KubeOptions): KubeConfig {
-  const kc = new KubeConfig();
-  if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
-  else if (opts.inCluster) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
-}
 
 function hostPort(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
@@ -70,66 +57,45 @@ export function createEndpointSliceDiscovery(
   onEndpoints: OnEndpoints,
   logger: Logger,
 ): Discovery {
-  const kc = loadKubeConfig(kube);
-  const api = kc.makeApiClient(DiscoveryV1Api);
-  const watched = new Map<string, { informer: Informer<V1EndpointSlice>; synced: Promise<void> }>();
-  const timers = new Set<NodeJS.Timeout>();
-  let closed = false;
+  const client = createKubeClient(loadKubeConfig(kube));
+  const stop = new AbortController();
+  const watched = new Map<string, Promise<void>>();
 
   function watchPool(poolRef: string): Promise<void> {
     const existing = watched.get(poolRef);
-    if (existing) return existing.synced;
+    if (existing) return existing;
     const { namespace, name } = parsePoolRef(poolRef);
-    const service = engineServiceName(name);
-    const labelSelector = `${SERVICE_NAME_LABEL}=${service}`;
-    const informer: Informer<V1EndpointSlice> & ObjectCache<V1EndpointSlice> = makeInformer(
-      kc,
-      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-      () => api.listNamespacedEndpointSlice({ namespace, labelSelector }),
-      labelSelector,
-    );
-    const publish = () =>
-      onEndpoints(poolRef, endpointsFromSlices(informer.list(namespace), namespace, service));
-    informer.on("add", publish);
-    informer.on("update", publish);
-    informer.on("delete", publish);
-
-    let retryMs = RETRY_MIN_MS;
-    let errors = 0;
-    // start() resolves after the first list and watch request (or after a failed list, which
-    // then retries below). Publishing after a clean start also covers a pool with no slices,
-    // which produces no add events.
-    const start = async () => {
-      const before = errors;
-      await informer.start();
-      if (errors === before && !closed) {
-        retryMs = RETRY_MIN_MS;
-        publish();
-      }
-    };
-    // The informer stops on a list/watch error other than a timeout; restart it with backoff.
-    informer.on("error", (err: unknown) => {
-      errors++;
-      if (closed) return;
-      logger.warn({ pool: poolRef, err: String(err), retryMs }, "EndpointSlice watch failed; retrying");
-      const t = setTimeout(() => {
-        timers.delete(t);
-        if (!closed) void start();
-      }, retryMs);
-      timers.add(t);
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    const service = engineName(name);
+    const publish = () => onEndpoints(poolRef, endpointsFromSlices(informer.list(), namespace, service));
+    // Resolves at the first list, or at the first failure (the informer keeps retrying): a pool
+    // the router cannot see yet must not hold up whoever waits for it.
+    let settle!: () => void;
+    const first = new Promise<void>((resolve) => {
+      settle = resolve;
     });
-    const synced = start();
-    watched.set(poolRef, { informer, synced });
-    return synced;
+    // Every change publishes; so does the end of each list, which covers a pool with no slices.
+    const informer: Informer<Slice> = startInformer<Slice>({
+      client,
+      resource: R.endpointSlices,
+      namespace,
+      labelSelector: `${SERVICE_NAME_LABEL}=${service}`,
+      onEvent: publish,
+      onSync: () => {
+        publish();
+        settle();
+      },
+      onError: settle,
+      log: logger.child({ pool: poolRef }),
+      signal: stop.signal,
+    });
+    watched.set(poolRef, first);
+    return first;
   }
 
   return {
     watch: watchPool,
     async close() {
-      closed = true;
-      for (const t of timers) clearTimeout(t);
-      await Promise.all([...watched.values()].map((w) => w.informer.stop()));
+      stop.abort();
       watched.clear();
     },
   };

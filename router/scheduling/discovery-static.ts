@@ -1,7 +1,8 @@
 // Local mode: replicas come from the router's --engines flag,
 //   "<ns>/<pool>=<engineUrl>|<agentUrl>,<engineUrl>|<agentUrl>;<ns2>/<pool2>=..."
+
+import { parsePoolRef } from "../../core/cluster-layout.ts";
 import type { Discovery, EngineEndpoint, OnEndpoints } from "./discovery.ts";
-import { parsePoolRef } from "./pool-ref.ts";
 
 function normalizeUrl(raw: string, what: string): string {
   let u: URL;

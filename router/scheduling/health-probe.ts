@@ -40,7 +40,7 @@ function reason(err: unknown): string {
 }
 
 /** Probes one replica and updates its state in place. */
-export async function probeReplica(r: ReplicaState, deps: ProbeDeps): Promise<void> {
+async function probeReplica(r: ReplicaState, deps: ProbeDeps): Promise<void> {
   const askedAt = performance.now();
   const ownAtAsk = r.inFlight;
   const [health, metrics, inventory] = await Promise.allSettled([

@@ -1,10 +1,10 @@
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { parsePoolRef, poolRefFor } from "../../core/cluster-layout.ts";
 import { parseTenant } from "../../core/tenant.ts";
 import { endpointsFromSlices } from "./discovery-endpointslices.ts";
 import { parseEnginesFlag } from "./discovery-static.ts";
 import { parseEngineMetrics } from "./engine-metrics.ts";
-import { parsePoolRef, poolRefFor } from "./pool-ref.ts";
 import { applyInventory, markResident, newReplica } from "./replica-state.ts";
 
 describe("poolRefFor", () => {

@@ -1,5 +1,5 @@
 // The scheduling side of the router's data path: discovery → replica state → health probes →
-// pick → adapter loading. See /tmp/router_contract.md ("Scheduling engineer exports").
+// pick → adapter loading.
 //
 // Call order per request:  const r = pools.pick(ref, lora, tried);  pools.requestStarted(r);
 //   await pools.ensureAdapter(r, tenant, adapter);  …forward…;  pools.requestFinished(r, ok).
@@ -8,14 +8,16 @@
 import type { Redis } from "ioredis";
 import { Agent as UndiciAgent } from "undici";
 import { type AgentClient, createAgentClient } from "../../agent-api/client.ts";
+import { parsePoolRef } from "../../core/cluster-layout.ts";
 import type { Logger } from "../../core/log.ts";
+import type { KeySpace } from "../../core/redis-keys.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
+import type { KubeOptions } from "../../kube/config.ts";
 import { type AgentApi, createAdapterLoader, type EnsureResult } from "./adapter-loader.ts";
 import type { Discovery, EngineEndpoint } from "./discovery.ts";
-import { createEndpointSliceDiscovery, type KubeOptions } from "./discovery-endpointslices.ts";
+import { createEndpointSliceDiscovery } from "./discovery-endpointslices.ts";
 import { createStaticDiscovery, staticPoolRefs } from "./discovery-static.ts";
 import { startHealthLoop } from "./health-probe.ts";
-import { parsePoolRef } from "./pool-ref.ts";
 import {
   markNotResident,
   newReplica,
@@ -40,10 +42,12 @@ export type PoolsOptions = {
   failureThreshold?: number;
   /** Shared by router processes for cross-process single flight of adapter loads. */
   redis?: Redis;
+  /** The deployment's Redis names (the adapter-load lock); default: the schema-less one. */
+  keys?: KeySpace;
   logger: Logger;
   scorer?: ScorerOptions;
   /** Adapter-load lock tuning; the defaults suit production. */
-  loadLock?: { ttlMs?: number; waitTimeoutMs?: number; pollMs?: number; keyPrefix?: string };
+  loadLock?: { ttlMs?: number; waitTimeoutMs?: number; pollMs?: number };
 };
 
 export interface Pools {
@@ -90,11 +94,11 @@ export async function createPools(opts: PoolsOptions): Promise<Pools> {
   const loader = createAdapterLoader({
     agentFor,
     redis: opts.redis,
+    keys: opts.keys,
     logger: log,
     lockTtlMs: opts.loadLock?.ttlMs,
     waitTimeoutMs: opts.loadLock?.waitTimeoutMs,
     pollMs: opts.loadLock?.pollMs,
-    keyPrefix: opts.loadLock?.keyPrefix,
   });
 
   function* allReplicas(): Generator<ReplicaState> {

@@ -14,6 +14,10 @@ export type Crd = Json & { metadata: { name: string } };
 const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 const TENANT_NAME = "^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$";
+// One path segment that is neither '.' nor '..' and holds no '/', '%' or '\\' (the same spelling
+// rules as core/storage-layout.ts's checkAdapterSource, which also checks the tenant).
+const SEGMENT = String.raw`([^/%\\.][^/%\\]*|\.[^/%\\.][^/%\\]*|\.\.[^/%\\]+)`;
+const ADAPTER_SOURCE = `^s3://[^/]+/tenants/[^/]+/adapters/(${SEGMENT}/)*${SEGMENT}/?$`;
 
 function jsonSchema(schema: z.ZodType): Json {
   // io "input": fields with defaults are optional for the writer; the API server fills them in.
@@ -70,11 +74,29 @@ function tenantSchema(): Json {
   annotate(
     spec,
     "adapters[]",
-    rules({ rule: "self.source.startsWith('s3://')", message: "source must be an s3:// URI" }),
+    rules(
+      { rule: "self.source.startsWith('s3://')", message: "source must be an s3:// URI" },
+      {
+        rule: `self.source.matches(r'${ADAPTER_SOURCE}')`,
+        message:
+          "source must look like s3://<bucket>/tenants/<tenant>/adapters/<path>/, " +
+          "without '.', '..', empty segments, '\\' or '%'",
+      },
+    ),
   );
   return {
     type: "object",
     required: ["spec"],
+    // Only a rule at the root sees metadata.name. With the item rule's shape, the fifth
+    // '/'-separated part of a source is its tenant segment (s3: / "" / bucket / tenants / <tenant>).
+    // split with a limit and no string built from the name keep the rule within the cost budget.
+    ...rules({
+      rule:
+        "!has(self.spec.adapters) || self.spec.adapters.all(a, " +
+        "a.source.split('/', 6).size() == 6 && a.source.split('/', 6)[4] == self.metadata.name)",
+      message: "every adapter source must lie under s3://<bucket>/tenants/<this tenant's name>/adapters/",
+      fieldPath: ".spec.adapters",
+    }),
     properties: {
       apiVersion: { type: "string" },
       kind: { type: "string" },

@@ -11,23 +11,18 @@ import { CONFIG_FILE, type GenerateOptions, generateAdapter, WEIGHTS_FILE } from
 import { createS3Client } from "../../core/s3.ts";
 import { adapterPrefix } from "../../core/storage-layout.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import { type EngineSim, startEngineSim } from "../support/stack.ts";
 
 export const BASE_MODEL = "sim-llama-3.1-8b-instruct";
-export const env = loadServiceConfig();
+const env = loadServiceConfig();
 export const bucket = env.S3_BUCKET;
 
-export type Sim = { proc: Proc; url: string; port: number };
+export type Sim = EngineSim;
 export type Agent = { proc: Proc; url: string; client: AgentClient; cacheDir: string; stop(): Promise<void> };
 
 /** The engine simulator with every latency at zero, so tests spend no time waiting on it. */
-export async function startSim(opts: { port?: number; args?: string[] } = {}): Promise<Sim> {
-  const port = opts.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
-  const proc = await startLoraplex(
-    ["engine-sim", "--port", String(port), "--model", BASE_MODEL, "--time-scale", "0", ...(opts.args ?? [])],
-    { readyUrl: `${url}/health`, name: "engine-sim" },
-  );
-  return { proc, url, port };
+export function startSim(opts: { port?: number; args?: string[] } = {}): Promise<Sim> {
+  return startEngineSim(["--model", BASE_MODEL, "--time-scale", "0", ...(opts.args ?? [])], opts.port);
 }
 
 export async function startAgent(opts: {

@@ -10,7 +10,7 @@ import { parseAllDocuments } from "yaml";
 import type { KubeClient } from "../../kube/client.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
 import { uniqueName } from "../support/unique.ts";
-import { adminClient, installCrdsAndRoles, ROOT, readManifests } from "./cluster-fixture.ts";
+import { adminClient, installCrdsAndRoles, ROOT, readManifests } from "./harness-cluster.ts";
 
 const run = promisify(execFile);
 const CHART = join(ROOT, "charts/loraplex");
@@ -41,13 +41,12 @@ const template = (extra: string[] = []) =>
   helm(["template", "lpx", CHART, "--namespace", namespace, "--set", "sharedPool.enabled=true", ...extra]);
 
 beforeAll(async () => {
-  admin = await adminClient(inject("kubeconfigPath"));
+  admin = adminClient(inject("kubeconfigPath"));
   await installCrdsAndRoles(admin);
   await admin.create(R.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
 });
 afterAll(async () => {
   await admin?.delete(R.namespaces, namespace).catch(() => false);
-  await admin?.close();
 });
 
 describe("manifests", () => {

@@ -1,16 +1,18 @@
 // Deleting a Tenant erases its data: S3 prefix, Postgres rows, dedicated namespace, with an
 // Event saying what went; when erasure fails the Tenant stays (finalizer) and is Degraded until
 // a retry succeeds.
+
 import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createPgPool } from "../../core/db.ts";
 import { migrate } from "../../core/migrate.ts";
 import { createS3Client } from "../../core/s3.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
-import { waitFor } from "./cluster-fixture.ts";
 import { type ControllerEnv, condition, isReady, setupControllerEnv } from "./harness.ts";
+import { waitFor } from "./harness-cluster.ts";
 
 const MODEL = "llama-3.1-8b-instruct";
 const cfg = loadServiceConfig();
@@ -86,7 +88,7 @@ describe("tenant deletion", () => {
 
     await env.createTenant(name, { tier: "dedicated", models: [MODEL], dedicated: { replicas: 1 } });
     await env.waitTenant(name, "Ready", isReady);
-    expect(await env.admin.get(R.namespaces, `tenant-${name}`)).toBeDefined();
+    expect(await env.admin.get(R.namespaces, tenantNamespace(name))).toBeDefined();
 
     await env.admin.delete(R.tenants, name);
     await waitFor("tenant gone", async () => (await env.getTenant(name)) === undefined, 90_000);
@@ -98,12 +100,12 @@ describe("tenant deletion", () => {
     );
     expect(rows.rows.find((r) => r.tenant === name)).toBeUndefined();
     expect(rows.rows.find((r) => r.tenant === neighbour)?.n).toBe("1");
-    expect(await env.admin.get(R.namespaces, `tenant-${name}`)).toBeUndefined();
+    expect(await env.admin.get(R.namespaces, tenantNamespace(name))).toBeUndefined();
 
     const erased = (await eventsFor(name)).find((e) => e.reason === "Erased");
     expect(erased?.message).toContain(`5 object(s) under s3://${cfg.S3_BUCKET}/tenants/${name}/`);
     expect(erased?.message).toContain("apiKeys=2");
-    expect(erased?.message).toContain(`namespace tenant-${name} deleted`);
+    expect(erased?.message).toContain(`namespace ${tenantNamespace(name)} deleted`);
   }, 180_000);
 
   it("keeps the Tenant Degraded while erasure fails, and finishes once the cause is gone", async () => {

@@ -1,10 +1,12 @@
 // One controller environment per test file: its own system namespace (with the shared
 // ModelPool), its own Tenant label (the controller's --tenant-selector), its own Postgres schema,
 // and controllers run as real `loraplex controller` processes under the least-privilege token.
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { tenantNamespace } from "../../core/cluster-layout.ts";
 import type { Condition } from "../../core/conditions.ts";
 import type { TenantStatus } from "../../core/tenant-status.ts";
 import { KubeApiError, type KubeClient } from "../../kube/client.ts";
@@ -16,7 +18,7 @@ import {
   controllerServiceAccountKubeconfig,
   installCrdsAndRoles,
   waitFor,
-} from "./cluster-fixture.ts";
+} from "./harness-cluster.ts";
 
 export const RUN_LABEL = "loraplex.io/test-run";
 
@@ -80,15 +82,9 @@ export function metricValue(metricsText: string, name: string, labels: Record<st
   return sum;
 }
 
-export function writesExceptLeases(metricsText: string): number {
-  return Object.entries(writesByResource(metricsText))
-    .filter(([r]) => r !== "leases")
-    .reduce((a, [, n]) => a + n, 0);
-}
-
 export async function setupControllerEnv(prefix: string): Promise<ControllerEnv> {
   const kubeconfigPath = inject("kubeconfigPath");
-  const admin = await adminClient(kubeconfigPath);
+  const admin = adminClient(kubeconfigPath);
   await installCrdsAndRoles(admin);
   const id = uniqueName(prefix);
   const systemNamespace = `lpx-sys-${id}`;
@@ -210,11 +206,10 @@ export async function setupControllerEnv(prefix: string): Promise<ControllerEnv>
           .catch((err) => {
             if (!(err instanceof KubeApiError && err.status === 404)) throw err;
           });
-        await admin.delete(R.namespaces, `tenant-${n}`).catch(() => false);
+        await admin.delete(R.namespaces, tenantNamespace(n)).catch(() => false);
       }
       await sa.cleanup();
       await admin.delete(R.namespaces, systemNamespace).catch(() => false);
-      await admin.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

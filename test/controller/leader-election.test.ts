@@ -3,8 +3,8 @@
 // Lease expires; a leader that stops cleanly hands the Lease over at once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KubeObject, R } from "../../kube/types.ts";
-import { waitFor } from "./cluster-fixture.ts";
 import { type ControllerEnv, isReady, setupControllerEnv, writesByResource } from "./harness.ts";
+import { waitFor } from "./harness-cluster.ts";
 
 const MODEL = "llama-3.1-8b-instruct";
 type Lease = KubeObject & {

@@ -1,7 +1,7 @@
 // --api-key, as vLLM's: the /v1 routes need the bearer key; /health and /metrics do not.
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, post, type Sim, startSim } from "./support.ts";
+import { MODEL, post, type Sim, startSim } from "./harness.ts";
 
 describe("engine simulator: --api-key", () => {
   let sim: Sim;

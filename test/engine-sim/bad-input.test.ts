@@ -2,7 +2,7 @@
 // {"error": {"message", "type", "param", "code"}} with the right status, and it keeps serving.
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, post, type Sim, startSim } from "./support.ts";
+import { MODEL, post, type Sim, startSim } from "./harness.ts";
 
 type ErrorBody = { error: { message: string; type: string; param: string | null; code: number } };
 

@@ -14,7 +14,7 @@ import {
   scrape,
   startSim,
   until,
-} from "./support.ts";
+} from "./harness.ts";
 
 /** Starts a long streaming completion and resolves once its first token has arrived. */
 async function longStream(sim: Sim, model: string): Promise<{ abort(): void; done: Promise<unknown> }> {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenize } from "../../engine-sim/tokenizer.ts";
-import { adapterDir, loadLora, MODEL, post, type Sim, sseEvents, startSim } from "./support.ts";
+import { adapterDir, loadLora, MODEL, post, type Sim, sseEvents, startSim } from "./harness.ts";
 
 describe("engine simulator: completions, chat and embeddings", () => {
   let sim: Sim;

@@ -2,7 +2,7 @@
 // and restart, and a clean exit on SIGTERM.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, startLoraplex } from "../support/process.ts";
-import { adapterDir, loadLora, MODEL, post, type Sim, startSim, until } from "./support.ts";
+import { adapterDir, loadLora, MODEL, post, type Sim, startSim, until } from "./harness.ts";
 
 const chatBody = (extra: Record<string, unknown> = {}) => ({
   model: MODEL,

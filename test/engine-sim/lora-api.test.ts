@@ -5,7 +5,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeAdapter } from "../../core/peft.ts";
-import { adapterDir, loadLora, MODEL, metric, post, type Sim, startSim } from "./support.ts";
+import { adapterDir, loadLora, MODEL, metric, post, type Sim, startSim } from "./harness.ts";
 
 type ModelCard = { id: string; object: string; parent: string | null; root: string; owned_by: string };
 type ErrorBody = { error: { message: string; type: string; code: number } };

@@ -1,7 +1,7 @@
 // cache_salt separates prefix caches: the same prompt under one salt hits its own earlier
 // blocks, never another salt's, and never the unsalted ones (the tenant gate for vLLM's prefix cache).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adapterDir, loadLora, MODEL, metric, post, type Sim, startSim } from "./support.ts";
+import { adapterDir, loadLora, MODEL, metric, post, type Sim, startSim } from "./harness.ts";
 
 describe("engine simulator: prefix cache per cache_salt", () => {
   let sim: Sim;

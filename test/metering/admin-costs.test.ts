@@ -2,9 +2,10 @@ import { createServer, type Server } from "node:http";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminCostsRouter } from "../../router/metering/admin-costs.ts";
+import { type TestDb, testDb } from "../support/db.ts";
 import { freePort } from "../support/process.ts";
-import { getJson, type Harness, type Json, pastCtx, startHarness } from "./api-harness.ts";
-import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { getJson, type Harness, type Json, pastCtx, startHarness } from "./harness-api.ts";
 
 const TOKEN = "admin-costs-test-token-0123456789abcdef";
 const today = Math.floor(Date.now() / 86_400_000) * 86_400;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { purgeExpiredAudit, startAuditRetention } from "../../metering/audit.ts";
-import { recordAuditPayload } from "../../metering/audit-record.ts";
-import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
-import { log, ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { log, ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { type Harness, pastCtx, startHarness } from "./harness-api.ts";
 
 describe("audit content modes and retention", () => {
   let db: TestDb;
@@ -29,8 +29,7 @@ describe("audit content modes and retention", () => {
   it("keeps prompt and response in full, as hashes only, or not at all, per tenant", async () => {
     for (const t of [full, hashes, none]) {
       const ctx = pastCtx(t, 0);
-      recordAuditPayload(ctx, { prompt: [{ role: "user", content: "hello" }] });
-      recordAuditPayload(ctx, { response: "hi there" });
+      ctx.audit = { prompt: [{ role: "user", content: "hello" }], response: "hi there" };
       await h.meter(ctx, ok(3, 2));
     }
     await h.flush();

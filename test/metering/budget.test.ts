@@ -8,7 +8,7 @@ import { parsePriceTable } from "../../metering/prices.ts";
 import { createSpool } from "../../metering/spool.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
 import { freePort } from "../support/process.ts";
-import { ctxFor, log, ok, PRICES, type TestRedis, tenant, testRedis } from "./support.ts";
+import { ctxFor, log, ok, PRICES, type TestRedis, tenant, testRedis } from "./harness.ts";
 
 // base-8b: $0.5 / 1k input, $1.5 / 1k output. 100 + 100 tokens at worst = $0.20.
 const WORST = 0.2;

@@ -6,8 +6,9 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
-import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { type Harness, pastCtx, startHarness } from "./harness-api.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SHOTS = join(ROOT, ".loraplex", "screenshots");
@@ -120,7 +121,7 @@ describe("tenant dashboard in headless Chromium", () => {
     await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="csv"]')]);
-    const csv = readFileSync((await download.path())!, "utf8")
+    const csv = readFileSync(await download.path(), "utf8")
       .trim()
       .split("\n");
     expect(csv[0]).toBe(

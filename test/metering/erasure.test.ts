@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eraseTenantData } from "../../metering/erasure.ts";
-import { type Harness, pastCtx, startHarness } from "./api-harness.ts";
-import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { type Harness, pastCtx, startHarness } from "./harness-api.ts";
 
 describe("tenant erasure", () => {
   let db: TestDb;

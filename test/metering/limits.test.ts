@@ -4,7 +4,7 @@ import type { RequestContext } from "../../core/request-context.ts";
 import { parsePriceTable } from "../../metering/prices.ts";
 import { createSpool, fieldOf, type SpoolEntry } from "../../metering/spool.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { ctxFor, log, ok, PRICES, type TestRedis, tenant, testRedis } from "./support.ts";
+import { ctxFor, log, ok, PRICES, type TestRedis, tenant, testRedis } from "./harness.ts";
 
 async function rejection(p: Promise<void>): Promise<ApiError> {
   try {

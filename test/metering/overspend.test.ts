@@ -1,4 +1,4 @@
-// The budget bound of the issue, through real router processes: 200 concurrent requests at a
+// The spend-cap bound, through real router processes: 200 concurrent requests at a
 // time, split over two `loraplex router` processes sharing Redis, against one daily cap, wave
 // after wave until the cap is exhausted. Spend may exceed the cap by at most one request's
 // worst-case cost (LiteLLM overshot 6.6× with 5 concurrent requests, and N× across N pods).
@@ -6,10 +6,10 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { periodsAt } from "../../metering/budget.ts";
-import { createKeySpace } from "../../metering/redis-keys.ts";
 import { uniqueName } from "../support/unique.ts";
-import { type MeteredStack, MODEL, PRICE, startMeteredStack, tenantYaml } from "./router-stack.ts";
+import { type MeteredStack, MODEL, PRICE, startMeteredStack, tenantYaml } from "./harness-routers.ts";
 
 const CAP_USD = 2;
 const MAX_TOKENS = 40;
@@ -80,7 +80,7 @@ describe("metering through two real router processes sharing Redis and Postgres"
       options: `-c search_path=${stack.schema}`,
     });
     try {
-      const keys = createKeySpace(`loraplex:${stack.schema}:`);
+      const keys = createKeySpace({ schema: stack.schema });
       const dayKey = keys.dayBudget(tenant, periodsAt(Date.now()).day);
       // Settlement runs after each response; wait until no reservation is left open.
       for (let i = 0; i < 400 && Number((await redis.hget(dayKey, "resv")) ?? 0) !== 0; i++) await sleep(50);

@@ -6,13 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { parsePriceTable } from "../../metering/prices.ts";
-import { createKeySpace } from "../../metering/redis-keys.ts";
 import { createSpool, type Spool } from "../../metering/spool.ts";
 import { createUsageStore } from "../../metering/usage-store.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { type DedicatedRedis, startDedicatedRedis } from "./dedicated-servers.ts";
-import { ctxFor, log, ok, PRICES, type TestDb, tenant, testDb } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { type DedicatedRedis, startDedicatedRedis } from "../support/throwaway-servers.ts";
+import { ctxFor, log, ok, PRICES, tenant } from "./harness.ts";
 
 describe("Redis unreachable (dedicated redis-server, killed)", () => {
   let server: DedicatedRedis;
@@ -27,7 +28,7 @@ describe("Redis unreachable (dedicated redis-server, killed)", () => {
     redis.on("error", () => {});
     db = await testDb("redis_down");
     const store = createUsageStore(db.pool);
-    const keys = createKeySpace("t:");
+    const keys = createKeySpace({ prefix: "t:" });
     spool = createSpool({
       redis,
       stream: keys.spool(),

@@ -6,18 +6,9 @@ import { createSpool, entryFields, type SpoolEntry } from "../../metering/spool.
 import { createUsageStore } from "../../metering/usage-store.ts";
 import { createUsageWriter, type UsageWriter } from "../../metering/usage-writer.ts";
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
-import { type DedicatedPostgres, startDedicatedPostgres } from "./dedicated-servers.ts";
-import {
-  ctxFor,
-  log,
-  ok,
-  PRICES,
-  type TestDb,
-  type TestRedis,
-  tenant,
-  testDb,
-  testRedis,
-} from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { type DedicatedPostgres, startDedicatedPostgres } from "../support/throwaway-servers.ts";
+import { ctxFor, log, ok, PRICES, type TestRedis, tenant, testRedis } from "./harness.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

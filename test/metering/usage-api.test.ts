@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withTenant } from "../../metering/tenant-db.ts";
-import { getJson, type Harness, type Json, pastCtx, startHarness } from "./api-harness.ts";
-import { ok, type TestDb, type TestRedis, tenant, testDb, testRedis } from "./support.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { ok, type TestRedis, tenant, testRedis } from "./harness.ts";
+import { getJson, type Harness, type Json, pastCtx, startHarness } from "./harness-api.ts";
 
 const DAY = 86_400;
 const today = Math.floor(Date.now() / 1000 / DAY) * DAY;

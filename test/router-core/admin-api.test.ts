@@ -5,16 +5,17 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createKeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
+import { createKeyStore } from "../../api-keys/api-keys.ts";
 import { loadAdminToken } from "../../api-keys/secrets.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { createAdminRouter } from "../../router/api/admin.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
-import { testSchema } from "./db.ts";
-import { acmeLike, globexLike } from "./tenants.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { acmeLike, globexLike } from "../support/tenants.ts";
 
 const ADMIN = loadAdminToken({ LORAPLEX_DEV_SECRETS: "1" });
 
@@ -28,7 +29,7 @@ type Reply = {
 };
 
 describe("admin API", () => {
-  let db: Awaited<ReturnType<typeof testSchema>>;
+  let db: TestDb;
   let redis: Redis;
   let server: Server;
   let base: string;
@@ -50,9 +51,9 @@ describe("admin API", () => {
   };
 
   beforeAll(async () => {
-    db = await testSchema("rc_admin");
+    db = await testDb("rc_admin");
     redis = createRedis(loadServiceConfig());
-    const channel = revocationChannel(db.schema);
+    const channel = createKeySpace({ schema: db.schema }).keyRevocations();
     const keys = createKeyStore({
       pool: db.pool,
       secret: "admin-test-secret-0123456789abcdefghij",
@@ -76,7 +77,7 @@ describe("admin API", () => {
     await new Promise((r) => server.close(r));
     await auth.close();
     await redis.quit();
-    await db.drop();
+    await db.cleanup();
   });
 
   it("creates, lists and revokes keys; the key is shown only at creation", async () => {

@@ -2,18 +2,19 @@
 // revocation seen by another router's authenticator through pub/sub, and the 401 answers.
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createKeyStore, type KeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
+import { createKeyStore, type KeyStore } from "../../api-keys/api-keys.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { ApiError } from "../../core/errors.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { loraName } from "../../core/storage-layout.ts";
 import { listModels } from "../../router/api/models.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { resolveModel } from "../../router/resolve-model.ts";
 import { loadTenantDir } from "../../tenants/dir-source.ts";
 import { createTenantStore, type MutableTenantStore } from "../../tenants/tenant-store.ts";
-import { testSchema } from "./db.ts";
-import { acmeLike, globexLike } from "./tenants.ts";
+import { type TestDb, testDb } from "../support/db.ts";
+import { acmeLike, globexLike } from "../support/tenants.ts";
 
 const SECRET = "router-core-test-secret-0123456789abcdef";
 const HOUR = 3_600_000;
@@ -39,7 +40,7 @@ async function rejection(p: Promise<unknown>): Promise<ApiError> {
 }
 
 describe("API keys (real Postgres + Redis)", () => {
-  let db: Awaited<ReturnType<typeof testSchema>>;
+  let db: TestDb;
   let redis: Redis;
   let keys: KeyStore;
   let tenants: MutableTenantStore;
@@ -61,8 +62,8 @@ describe("API keys (real Postgres + Redis)", () => {
   };
 
   beforeAll(async () => {
-    db = await testSchema("rc_keys");
-    channel = revocationChannel(db.schema);
+    db = await testDb("rc_keys");
+    channel = createKeySpace({ schema: db.schema }).keyRevocations();
     redis = createRedis(loadServiceConfig());
     keys = createKeyStore({ pool: db.pool, secret: SECRET, redis, channel });
     tenants = createTenantStore();
@@ -71,7 +72,7 @@ describe("API keys (real Postgres + Redis)", () => {
   afterAll(async () => {
     for (const a of authenticators) await a.close();
     await redis.quit();
-    await db.drop();
+    await db.cleanup();
   });
 
   it("returns the key once, stores only its HMAC, and lists without secrets", async () => {

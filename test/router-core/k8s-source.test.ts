@@ -6,6 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { startK8sTenantSource } from "../../tenants/k8s-source.ts";
 import { createTenantStore, type TenantSource } from "../../tenants/tenant-store.ts";
+import { testKubeConfig } from "../support/kube.ts";
 import { freePort } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 
@@ -70,12 +71,17 @@ async function ensureTenantCrd(kc: k8s.KubeConfig): Promise<void> {
 }
 
 describe("tenants from the Kubernetes API (informer)", () => {
-  const kc = new k8s.KubeConfig();
+  let kc: k8s.KubeConfig;
   let api: k8s.CustomObjectsApi;
   let source: TenantSource | undefined;
   const store = createTenantStore();
   const created: string[] = [];
-  const names = { early: uniqueName("rc-early"), late: uniqueName("rc-late"), odd: uniqueName("rc-odd") };
+  const names = {
+    early: uniqueName("rc-early"),
+    late: uniqueName("rc-late"),
+    odd: uniqueName("rc-odd"),
+    bucket: uniqueName("rc-bucket"),
+  };
   const waitFor = (fn: () => void) => vi.waitFor(fn, { timeout: 30_000, interval: 50 });
 
   const create = async (body: ReturnType<typeof tenant>) => {
@@ -84,7 +90,7 @@ describe("tenants from the Kubernetes API (informer)", () => {
   };
 
   beforeAll(async () => {
-    kc.loadFromFile(inject("kubeconfigPath"));
+    kc = testKubeConfig();
     api = kc.makeApiClient(k8s.CustomObjectsApi);
     await ensureTenantCrd(kc);
     await create(tenant(names.early));
@@ -173,6 +179,32 @@ describe("tenants from the Kubernetes API (informer)", () => {
     }
     expect(store.get(names.odd)).toBeUndefined();
     expect(store.get(names.late)).toBeDefined();
+  });
+
+  it("keeps a Tenant out whose adapter source lies outside its own s3://<bucket>/tenants/<tenant>/adapters/", async () => {
+    // The CRD checks the tenant segment (test/controller/bad-specs.test.ts); a bucket other than
+    // the tenant's own spec.storage.bucket passes it and is refused here by the shared schema.
+    await create(
+      tenant(names.bucket, {
+        storage: { bucket: "tenant-own-bucket" },
+        adapters: [
+          {
+            name: "support-bot",
+            baseModel: "llama-3.1-8b-instruct",
+            version: 1,
+            source: `s3://loraplex/tenants/${names.bucket}/adapters/support-bot/1/`,
+          },
+        ],
+      }),
+    );
+    await waitFor(() =>
+      expect(store.problems()).toContainEqual({
+        source: `tenants.${GROUP}/${names.bucket}`,
+        name: names.bucket,
+        error: "spec.adapters.0.source: source bucket 'loraplex' is not 'tenant-own-bucket'",
+      }),
+    );
+    expect(store.get(names.bucket)).toBeUndefined();
   });
 
   it("the sample Tenants pass the API server's own validation", () => {

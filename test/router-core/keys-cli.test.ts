@@ -4,19 +4,20 @@ import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createKeyStore, revocationChannel } from "../../api-keys/api-keys.ts";
+import { createKeyStore } from "../../api-keys/api-keys.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { type Authenticator, createAuthenticator } from "../../router/auth/authenticate.ts";
 import { loadTenantDir } from "../../tenants/dir-source.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
-import { testSchema } from "./db.ts";
+import { type TestDb, testDb } from "../support/db.ts";
 
 const CLI = resolve(import.meta.dirname, "../../bin/loraplex.js");
 const SECRET = "cli-test-secret-0123456789abcdefghijklmn";
 
 describe("loraplex keys (real process)", () => {
-  let db: Awaited<ReturnType<typeof testSchema>>;
+  let db: TestDb;
   let redis: Redis;
   let auth: Authenticator;
 
@@ -35,9 +36,9 @@ describe("loraplex keys (real process)", () => {
     });
 
   beforeAll(async () => {
-    db = await testSchema("rc_cli");
+    db = await testDb("rc_cli");
     redis = createRedis(loadServiceConfig());
-    const channel = revocationChannel(db.schema);
+    const channel = createKeySpace({ schema: db.schema }).keyRevocations();
     const tenants = createTenantStore();
     const samples = await loadTenantDir("manifests/samples");
     tenants.replaceAll(samples.tenants, samples.problems);
@@ -54,7 +55,7 @@ describe("loraplex keys (real process)", () => {
   afterAll(async () => {
     await auth.close();
     await redis.quit();
-    await db.drop();
+    await db.cleanup();
   });
 
   it("creates a key that the router accepts, lists it and revokes it everywhere", async () => {

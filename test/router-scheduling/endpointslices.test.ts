@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../core/log.ts";
 import { createPools, type Pools } from "../../router/scheduling/pools.ts";
 import { testKubeConfig } from "../support/kube.ts";
+import { type FleetReplica, startReplicas, until } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
-import { type FleetReplica, startReplicas, until } from "./fleet.ts";
 
 const SERVICE = "shared-engine";
 

@@ -7,8 +7,8 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import { createS3Client } from "../../core/s3.ts";
 import { createPools, type Pools } from "../../router/scheduling/pools.ts";
+import { type FleetReplica, startReplicas, until, uploadAdapter } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
-import { type FleetReplica, startReplicas, until, uploadAdapter } from "./fleet.ts";
 
 const POOL = "loraplex-system/shared";
 

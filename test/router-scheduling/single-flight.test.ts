@@ -6,10 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import { createRedis } from "../../core/redis.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
 import { createS3Client } from "../../core/s3.ts";
 import { createPools, type Pools } from "../../router/scheduling/pools.ts";
+import {
+  agentLoadCalls,
+  type FleetReplica,
+  scrapeCounter,
+  startReplica,
+  uploadAdapter,
+} from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
-import { agentLoadCalls, type FleetReplica, scrapeCounter, startReplica, uploadAdapter } from "./fleet.ts";
 
 const POOL = "loraplex-system/shared";
 
@@ -32,7 +39,7 @@ describe("router scheduling: single-flight cold loads", () => {
       systemNamespace: "loraplex-system",
       healthIntervalMs: 200,
       redis,
-      loadLock: { keyPrefix },
+      keys: createKeySpace({ prefix: keyPrefix }),
       logger: createLogger("test", "silent"),
     };
     [routerA, routerB] = await Promise.all([createPools(opts), createPools(opts)]);

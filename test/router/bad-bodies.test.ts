@@ -2,7 +2,7 @@
 // 4xx in OpenAI's error shape (or served, when it is merely unusual), never a 5xx, a crash or a hang.
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, type Stack, startStack } from "./stack.ts";
+import { MODEL, type Stack, startStack } from "./harness.ts";
 
 const LIMIT = 64 * 1024;
 let stack: Stack;

@@ -2,7 +2,7 @@
 // is answered, and each replica that serves the adapter loads it exactly once (single flight),
 // as counted by the adapter agents and by the simulators' own load API.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, scrapeCounter, startStack } from "./stack.ts";
+import { type Stack, scrapeCounter, startStack } from "./harness.ts";
 
 let stack: Stack;
 

@@ -4,7 +4,7 @@
 // stopping a simulator process.
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
+import { MODEL, type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 let stack: Stack;
 

@@ -10,9 +10,9 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createS3Client } from "../../core/s3.ts";
-import { MODEL, until, uploadAdapter } from "../router-scheduling/fleet.ts";
 import { testKubeConfig } from "../support/kube.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import { MODEL, until, uploadAdapter } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
 
 const ADMIN = "kube-mode-admin-token-0123456789abcdefgh";

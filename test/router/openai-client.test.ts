@@ -2,7 +2,7 @@
 // simulators and adapter agents as real processes: base-model and adapter calls, streamed and
 // not, usage injection/stripping, and the router's response headers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, type Stack, startStack } from "./stack.ts";
+import { MODEL, type Stack, startStack } from "./harness.ts";
 
 let stack: Stack;
 

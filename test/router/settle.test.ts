@@ -6,29 +6,35 @@
 import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../core/errors.ts";
-import type { Outcome, RequestContext } from "../../core/request-context.ts";
-import type { EarlyRejection, RouterHooks } from "../../router/handlers/deps.ts";
-import { MODEL, type Stack, scrapeCounter, startStack, until } from "./stack.ts";
+import type {
+  AuditPayload,
+  EarlyRejection,
+  Hooks,
+  Outcome,
+  RequestContext,
+} from "../../core/request-context.ts";
+import { MODEL, type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 const admitted = new Set<string>();
 /** The router's id is `<client x-request-id>-<8 hex>`; the tests know the client part. */
 const clientId = (ctx: RequestContext) => ctx.requestId.replace(/-[0-9a-f]{8}$/, "");
 const settled = new Map<string, { ctx: RequestContext; outcome: Outcome }[]>();
 const early: EarlyRejection[] = [];
-const payloads = new Map<string, { prompt?: unknown; response?: string }>();
-const hooks: RouterHooks = {
+/** ctx.audit as settle saw it, for the requests that carried one. */
+const payloads = new Map<string, AuditPayload>();
+const hooks: Hooks = {
   async admit(ctx) {
     if (ctx.feature === "reject-me")
       throw new ApiError(429, "Rate limit reached.", { code: "rate_limit_exceeded" });
     admitted.add(clientId(ctx));
   },
   settle(ctx, outcome) {
+    if (ctx.audit) payloads.set(clientId(ctx), ctx.audit);
     settled.set(clientId(ctx), [...(settled.get(clientId(ctx)) ?? []), { ctx, outcome }]);
   },
   rejected: (r) => early.push(r),
   responseHeaders: (ctx) => ({ "x-test-hook": clientId(ctx) }),
   wantsPayload: (ctx) => ctx.feature === "audit-me",
-  payload: (ctx, p) => payloads.set(clientId(ctx), p),
 };
 
 let stack: Stack;

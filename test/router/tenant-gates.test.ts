@@ -4,7 +4,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loraName } from "../../core/storage-layout.ts";
-import { MODEL, type Stack, startStack } from "./stack.ts";
+import { MODEL, type Stack, startStack } from "./harness.ts";
 
 let stack: Stack;
 

@@ -1,11 +1,10 @@
-import * as k8s from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { inject } from "vitest";
+import { loadKubeConfig } from "../../kube/config.ts";
 
 /** A KubeConfig for the run's test control plane (started by the vitest global setup). */
-export function testKubeConfig(): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(inject("kubeconfigPath"));
-  return kc;
+export function testKubeConfig(): KubeConfig {
+  return loadKubeConfig({ kubeconfigPath: inject("kubeconfigPath") });
 }
 
 /** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */

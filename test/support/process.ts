@@ -46,8 +46,8 @@ export async function startLoraplex(
     out += b.toString();
     if (out.length > 200_000) out = out.slice(-100_000);
   };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   const proc: Proc = {
     child,

@@ -15,11 +15,11 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { CONFIG_FILE, WEIGHTS_FILE, writeAdapter } from "../../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../../core/s3.ts";
 import { loraName } from "../../core/storage-layout.ts";
-import { createKubeClient, KubeApiError, type KubeClient, loadKubeConfig } from "../../kube/client.ts";
+import { createKubeClient, KubeApiError, type KubeClient } from "../../kube/client.ts";
+import { loadKubeConfig } from "../../kube/config.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
-import { JOBS } from "../../trainer/job-manifest.ts";
 import { bullConnection, QUEUE_NAME } from "../../trainer/queue.ts";
-import { MODEL, type Stack, startStack, until } from "../router/stack.ts";
+import { MODEL, type Stack, startStack, until } from "../router/harness.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 
@@ -62,8 +62,8 @@ async function submit(suffix: string) {
 }
 
 async function k8sJob(name: string): Promise<KubeObject> {
-  await until(async () => (await kube.get(JOBS, name, trainingNs)) !== undefined, `Job ${name}`, WAIT_MS);
-  return (await kube.get<KubeObject>(JOBS, name, trainingNs))!;
+  await until(async () => (await kube.get(R.jobs, name, trainingNs)) !== undefined, `Job ${name}`, WAIT_MS);
+  return (await kube.get<KubeObject>(R.jobs, name, trainingNs))!;
 }
 
 async function finished(id: string) {
@@ -79,7 +79,7 @@ async function finished(id: string) {
  */
 async function finishK8sJob(name: string, outcome: "Complete" | "Failed") {
   const attempt = async () => {
-    const k = (await kube.get<KubeObject>(JOBS, name, trainingNs))!;
+    const k = (await kube.get<KubeObject>(R.jobs, name, trainingNs))!;
     const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     const startTime = (k.status as { startTime?: string } | undefined)?.startTime;
     if (!startTime) {
@@ -118,7 +118,7 @@ async function finishK8sJob(name: string, outcome: "Complete" | "Failed") {
             };
     }
     try {
-      await kube.replace(JOBS, k, "status");
+      await kube.replace(R.jobs, k, "status");
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) return false;
       throw err;
@@ -174,7 +174,7 @@ async function startTrainer(): Promise<Proc> {
 }
 
 beforeAll(async () => {
-  kube = await createKubeClient(loadKubeConfig(inject("kubeconfigPath")));
+  kube = createKubeClient(loadKubeConfig({ kubeconfigPath: inject("kubeconfigPath") }));
   await kube.create(R.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: trainingNs } });
   stack = await startStack({ sharedReplicas: 1, dedicatedReplicas: 0 });
   acme = stack.client(stack.acme);
@@ -189,7 +189,6 @@ afterAll(async () => {
   await q.obliterate({ force: true }).catch(() => {});
   await q.close();
   await kube?.delete(R.namespaces, trainingNs).catch(() => {});
-  await kube?.close();
 });
 
 describe("fine-tunes as Kubernetes Jobs", () => {
@@ -270,7 +269,7 @@ describe("fine-tunes as Kubernetes Jobs", () => {
     );
     expect((await acme.fineTuning.jobs.cancel(job.id)).status).toBe("cancelled");
     await until(
-      async () => (await kube.get(JOBS, jobName, trainingNs)) === undefined,
+      async () => (await kube.get(R.jobs, jobName, trainingNs)) === undefined,
       "the Job deleted",
       WAIT_MS,
     );
@@ -327,7 +326,7 @@ describe("fine-tunes as Kubernetes Jobs", () => {
     await finishK8sJob(jobName, "Complete");
     const done = await finished(job.id);
     expect(done.status).toBe("succeeded");
-    const jobs = await kube.list(JOBS, {
+    const jobs = await kube.list(R.jobs, {
       namespace: trainingNs,
       labelSelector: `loraplex.io/fine-tune=${job.id}`,
     });

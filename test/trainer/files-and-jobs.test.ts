@@ -4,7 +4,7 @@
 // cancel, and the tenant gate — another tenant's ids are 404s exactly like unknown ones.
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, type Stack, startStack } from "../router/stack.ts";
+import { MODEL, type Stack, startStack } from "../router/harness.ts";
 
 let stack: Stack;
 let acme: OpenAI;

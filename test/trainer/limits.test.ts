@@ -4,7 +4,7 @@
 // is unaffected, and cancelling frees room again.
 import OpenAI, { type APIError, toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, type Stack, startStack } from "../router/stack.ts";
+import { MODEL, type Stack, startStack } from "../router/harness.ts";
 
 let stack: Stack;
 const line = `${JSON.stringify({

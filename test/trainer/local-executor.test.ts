@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { DEFAULT_TRAINER_PYTHON } from "../../trainer/executor-local.ts";
 import { bullConnection, QUEUE_NAME } from "../../trainer/queue.ts";
-import { MODEL, type Stack, startStack, until } from "../router/stack.ts";
+import { MODEL, type Stack, startStack, until } from "../router/harness.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 

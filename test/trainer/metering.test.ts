@@ -17,7 +17,8 @@ import { createLocalExecutor } from "../../trainer/executor-local.ts";
 import { createFineTuneMeter, type FineTuneMeter, trainedTokensOf } from "../../trainer/metering.ts";
 import { bullConnection, createDispatcher, QUEUE_NAME } from "../../trainer/queue.ts";
 import { startTrainerWorker } from "../../trainer/worker.ts";
-import { log, type TestDb, type TestRedis, tenant, testDb, testRedis } from "../metering/support.ts";
+import { log, type TestRedis, tenant, testRedis } from "../metering/harness.ts";
+import { type TestDb, testDb } from "../support/db.ts";
 import { uniqueName } from "../support/unique.ts";
 
 const cfg = loadServiceConfig();

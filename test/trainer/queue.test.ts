@@ -100,7 +100,7 @@ describe("fair dispatch", () => {
     expect(await jobs.markRunning(capped, ids[1]!)).toBe(true);
     await jobs.finishJob(capped, ids[1]!, {
       status: "failed",
-      error: { code: "x", message: "bad", param: null },
+      error: { code: "training_failed", message: "bad", param: null },
     });
     expect(await dispatcher.dispatchOnce()).toEqual([ids[2]]);
     expect(await dispatcher.queue.getJob(ids[0]!)).toBeUndefined();

@@ -6,12 +6,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import express, { type Router } from "express";
 import type { Redis } from "ioredis";
-import { ApiError } from "../../../core/errors.ts";
+import { invalidRequest } from "../../../core/errors.ts";
+import type { KeySpace } from "../../../core/redis-keys.ts";
 import { periodsAt } from "../../../metering/budget.ts";
-import type { KeySpace } from "../../../metering/redis-keys.ts";
 import { withTenant } from "../../../metering/tenant-db.ts";
 import { unixTime } from "../api-params.ts";
-import { type Caller, route, type UsageApiDeps } from "../usage-api.ts";
+import { type Caller, route, type UsageApiDeps } from "../api-route.ts";
 
 export type DashboardDeps = UsageApiDeps & { redis?: Redis; keys?: KeySpace };
 
@@ -108,10 +108,7 @@ export function createDashboardRouter(deps: DashboardDeps): Router {
       const start = unixTime(q, "start_time", true)!;
       const end = unixTime(q, "end_time", false) ?? Date.now() / 1000 + 86_400;
       if (end <= start || end - start > 366 * 86_400) {
-        throw new ApiError(400, "The range must be positive and at most 366 days.", {
-          code: "invalid_request",
-          param: "end_time",
-        });
+        throw invalidRequest("The range must be positive and at most 366 days.", "end_time");
       }
       const tenant = caller.tenant.metadata.name;
       const { rows } = await withTenant(deps.pool, tenant, (c) =>

@@ -6,12 +6,14 @@ import { join } from "node:path";
 import pg from "pg";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
-import { type FleetReplica, MODEL, startReplica } from "../router-scheduling/fleet.ts";
-import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import { createKeySpace } from "../../core/redis-keys.ts";
+import type { Proc } from "../support/process.ts";
+import { type FleetReplica, MODEL, startReplica, startRouterProcess } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
 
 export { MODEL };
-export const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
+
+const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
 /** USD per 1k tokens for the simulator's model. */
 export const PRICE = { input: 1, output: 2 };
 
@@ -48,7 +50,9 @@ export async function startMeteredStack(opts: {
       const admin = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 1 });
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
       const redis = createRedis(cfg);
-      await deleteKeysMatching(redis, `loraplex:${schema}:*`).finally(() => redis.disconnect());
+      await deleteKeysMatching(redis, `${createKeySpace({ schema }).prefix}*`).finally(() =>
+        redis.disconnect(),
+      );
     });
     const env = {
       LORAPLEX_DEV_SECRETS: "1",
@@ -59,19 +63,13 @@ export async function startMeteredStack(opts: {
     const procs: Proc[] = [];
     const urls: string[] = [];
     for (let i = 0; i < opts.routers; i++) {
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
-      const args = [
-        "router",
-        "--port",
-        String(port),
-        "--tenants-dir",
-        dir,
-        "--engines",
-        `loraplex-system/shared=${replica.flag}`,
-      ];
-      args.push("--db-schema", schema, "--health-interval-ms", "200");
-      const proc = await startLoraplex(args, { readyUrl: `${url}/readyz`, env, name: `router-${i}` });
+      const { proc, url } = await startRouterProcess({
+        tenantsDir: dir,
+        engines: `loraplex-system/shared=${replica.flag}`,
+        dbSchema: schema,
+        env,
+        name: `router-${i}`,
+      });
       cleanup.push(() => proc.stop());
       procs.push(proc);
       urls.push(url);

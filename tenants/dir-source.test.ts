@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { parseTenant } from "../../core/tenant.ts";
-import { loadTenantDir, startDirTenantSource } from "../../tenants/dir-source.ts";
-import { createTenantStore, type TenantSource } from "../../tenants/tenant-store.ts";
+import { parseTenant } from "../core/tenant.ts";
+import { loadTenantDir, startDirTenantSource } from "./dir-source.ts";
+import { createTenantStore, type TenantSource } from "./tenant-store.ts";
 
 const tenantYaml = (name: string, extra = "") => `apiVersion: loraplex.io/v1alpha1
 kind: Tenant
@@ -123,6 +123,92 @@ describe("tenants from a directory", () => {
     await expect(
       startDirTenantSource({ dir: join(dir, "nope"), store: createTenantStore() }),
     ).rejects.toThrow(/cannot read tenants directory/);
+  });
+});
+
+describe("what the directory source reacts to and refuses", () => {
+  let dir: string;
+  let source: TenantSource | undefined;
+  const store = createTenantStore();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "lpx-tenants-"));
+    await writeFile(join(dir, "alpha.yaml"), tenantYaml("alpha"));
+    source = await startDirTenantSource({ dir, store, debounceMs: 20 });
+  });
+  afterAll(async () => {
+    await source?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("does not reload when a file that is not a tenant file changes (a log written there)", async () => {
+    let reloads = 0;
+    const off = store.onChange(() => reloads++);
+    try {
+      // Each write comes well after the previous debounce window closed: before the fix, every
+      // one of them reloaded the directory.
+      for (let i = 0; i < 10; i++) {
+        await writeFile(join(dir, "router.log"), `line ${i}\n`, { flag: "a" });
+        await writeFile(join(dir, "alpha.yaml.swp"), `swap ${i}`);
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      // A real change afterwards is seen, and it is the only reload.
+      await writeFile(join(dir, "beta.yaml"), tenantYaml("beta"));
+      await waitFor(() => expect(store.get("beta")).toBeDefined());
+      expect(reloads).toBe(1);
+    } finally {
+      off();
+    }
+  });
+
+  it("reads Tenant documents from *.json files too", async () => {
+    const doc = parseAllDocuments(tenantYaml("gamma"))[0]!.toJS();
+    await writeFile(join(dir, "gamma.json"), JSON.stringify(doc));
+    await waitFor(() => expect(store.get("gamma")?.spec.models).toEqual(["llama-3.1-8b-instruct"]));
+  });
+
+  it("refuses a tenant whose adapter source lies outside its own prefix", async () => {
+    const adapter = (source: string) =>
+      `  adapters: [{name: bot, baseModel: llama-3.1-8b-instruct, version: 1, source: "${source}"}]\n`;
+    await writeFile(
+      join(dir, "thief.yaml"),
+      tenantYaml("thief", adapter("s3://loraplex/tenants/alpha/adapters/support-bot/1/")),
+    );
+    await writeFile(
+      join(dir, "climber.yaml"),
+      tenantYaml("climber", adapter("s3://loraplex/tenants/climber/adapters/../../alpha/adapters/x/1/")),
+    );
+    await writeFile(
+      join(dir, "honest.yaml"),
+      tenantYaml("honest", adapter("s3://loraplex/tenants/honest/adapters/bot/1/")),
+    );
+    await waitFor(() => expect(store.get("honest")).toBeDefined());
+    expect(store.get("thief")).toBeUndefined();
+    expect(store.get("climber")).toBeUndefined();
+    const problems = Object.fromEntries(store.problems().map((p) => [p.name, p.error]));
+    expect(problems.thief).toBe(
+      "spec.adapters.0.source: source must lie under s3://loraplex/tenants/thief/adapters/",
+    );
+    expect(problems.climber).toMatch(/^spec\.adapters\.0\.source: source path must not contain '\.', '\.\.'/);
+  });
+
+  it("refuses a source in another bucket than the tenant's own spec.storage.bucket", () => {
+    const r = parseTenant({
+      apiVersion: "loraplex.io/v1alpha1",
+      kind: "Tenant",
+      metadata: { name: "acme" },
+      spec: {
+        models: ["m"],
+        storage: { bucket: "acme-data" },
+        adapters: [
+          { name: "bot", baseModel: "m", version: 1, source: "s3://loraplex/tenants/acme/adapters/bot/1/" },
+        ],
+      },
+    });
+    expect(r).toEqual({
+      ok: false,
+      error: "spec.adapters.0.source: source bucket 'loraplex' is not 'acme-data'",
+    });
   });
 });
 

@@ -1,23 +1,17 @@
-// Shared helpers for the engine simulator's tests: start it as a real process, make adapters,
-// read its Prometheus metrics.
+// The engine simulator's test harness: start it as a real process (through test/support/stack.ts),
+// make adapters, read its Prometheus metrics.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeAdapter } from "../../core/peft.ts";
-import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import { type EngineSim, startEngineSim } from "../support/stack.ts";
 
 export const MODEL = "sim-base-7b";
 
-export type Sim = { url: string; proc: Proc; port: number };
+export type Sim = EngineSim;
 
-export async function startSim(args: string[] = [], port?: number): Promise<Sim> {
-  const p = port ?? (await freePort());
-  const url = `http://127.0.0.1:${p}`;
-  const proc = await startLoraplex(["engine-sim", "--model", MODEL, "--port", String(p), ...args], {
-    readyUrl: `${url}/health`,
-    name: "engine-sim",
-  });
-  return { url, proc, port: p };
+export function startSim(args: string[] = [], port?: number): Promise<Sim> {
+  return startEngineSim(["--model", MODEL, ...args], port);
 }
 
 /** A temp dir holding valid adapters for MODEL, one per seed, named like the seeds. */

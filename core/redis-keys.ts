@@ -1,9 +1,21 @@
-// Every Redis key the metering code touches for a tenant carries the hash tag {t:<tenant>}, so
-// one Lua script can read and write all of a tenant's counters atomically on Redis Cluster
-// (they all land in one slot), and erasure can find them with one SCAN pattern.
+// Every Redis key and pub/sub channel Loraplex uses is built here, under one prefix per
+// deployment: "loraplex:", or "loraplex:<schema>:" when the deployment uses its own Postgres
+// schema (tests and side-by-side installs share one Redis that way without seeing each other).
+//
+// Every key of one tenant carries the hash tag {t:<tenant>}, so one Lua script can read and
+// write all of a tenant's counters atomically on Redis Cluster (they all land in one slot), and
+// erasure can find them with one SCAN pattern.
 import { createHash } from "node:crypto";
 
+export type KeySpaceOptions = {
+  /** The deployment's Postgres schema, if it has its own (DATABASE_SCHEMA, --db-schema). */
+  schema?: string;
+  /** An explicit prefix instead of the one derived from the schema (metering's keyPrefix). */
+  prefix?: string;
+};
+
 export type KeySpace = {
+  /** What every key and channel below starts with. */
   prefix: string;
   /** "<prefix>{t:<tenant>}" — the root of all of a tenant's keys. */
   tenant(tenant: string): string;
@@ -17,6 +29,10 @@ export type KeySpace = {
   monthReservations(tenant: string, month: string): string;
   /** The usage spool; one stream for all tenants, entries carry a `t` field. */
   spool(): string;
+  /** Lock held by the one router that loads an adapter onto a replica; the others wait. */
+  adapterLoadLock(replicaId: string, loraName: string): string;
+  /** Pub/sub channel on which API key revocations reach every router. */
+  keyRevocations(): string;
 };
 
 export type ScopeRef = { kind: "tenant" } | { kind: "key"; id: string } | { kind: "user"; id: string };
@@ -29,7 +45,8 @@ const scopeSuffix = (s: ScopeRef) =>
 // Glob metacharacters in a prefix would widen the erasure SCAN beyond the tenant.
 const escapeGlob = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
-export function createKeySpace(prefix = "loraplex:"): KeySpace {
+export function createKeySpace(opts: KeySpaceOptions = {}): KeySpace {
+  const prefix = opts.prefix ?? (opts.schema ? `loraplex:${opts.schema}:` : "loraplex:");
   const tenant = (t: string) => `${prefix}{t:${t}}`;
   return {
     prefix,
@@ -42,5 +59,7 @@ export function createKeySpace(prefix = "loraplex:"): KeySpace {
     monthBudget: (t, m) => `${tenant(t)}:bm:${m}`,
     monthReservations: (t, m) => `${tenant(t)}:bmx:${m}`,
     spool: () => `${prefix}usage:spool`,
+    adapterLoadLock: (replicaId, loraName) => `${prefix}adapter-load:${replicaId}:${loraName}`,
+    keyRevocations: () => `${prefix}keys:revoked`,
   };
 }

@@ -1,9 +1,9 @@
 // The simulator's pure parts: tokenizer, deterministic generation, prefix cache, scheduler.
 import { describe, expect, it } from "vitest";
-import { BatchScheduler } from "../../engine-sim/batch-scheduler.ts";
-import { generate } from "../../engine-sim/generation.ts";
-import { PrefixCache } from "../../engine-sim/prefix-cache.ts";
-import { countTokens, tokenize } from "../../engine-sim/tokenizer.ts";
+import { BatchScheduler } from "./batch-scheduler.ts";
+import { generate } from "./generation.ts";
+import { PrefixCache } from "./prefix-cache.ts";
+import { countTokens, tokenize } from "./tokenizer.ts";
 
 describe("tokenizer", () => {
   it("splits words into pieces of at most 4 characters, punctuation apart, whitespace leading", () => {

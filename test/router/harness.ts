@@ -9,18 +9,24 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
+import { DEDICATED_POOL, formatPoolRef, tenantNamespace } from "../../core/cluster-layout.ts";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import type { Hooks } from "../../core/request-context.ts";
 import { createS3Client } from "../../core/s3.ts";
 import { createRouter, type RunningRouter } from "../../router/create-router.ts";
-import { type FleetReplica, MODEL, startReplica, uploadAdapter } from "../router-scheduling/fleet.ts";
-import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import {
+  type FleetReplica,
+  MODEL,
+  startReplica,
+  startRouterProcess,
+  uploadAdapter,
+} from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
 
-export { MODEL, scrapeCounter, until } from "../router-scheduling/fleet.ts";
+export { MODEL, scrapeCounter, until } from "../support/stack.ts";
 
-export const SHARED_POOL = "loraplex-system/shared";
+const SHARED_POOL = "loraplex-system/shared";
 const ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop";
 
 export type StackOptions = {
@@ -94,7 +100,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const r of dedicated) cleanup.push(() => r.stop());
     const engines = [
       `${SHARED_POOL}=${shared.map((r) => r.flag).join(",")}`,
-      dedicated.length ? `tenant-${globex}/engine=${dedicated.map((r) => r.flag).join(",")}` : "",
+      dedicated.length
+        ? `${formatPoolRef({ namespace: tenantNamespace(globex), name: DEDICATED_POOL })}=${dedicated.map((r) => r.flag).join(",")}`
+        : "",
     ]
       .filter(Boolean)
       .join(";");
@@ -119,17 +127,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       url = router.url;
       await waitReady(url);
     } else {
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
-      const args = ["router", "--port", String(port), "--tenants-dir", dir, "--engines", engines];
-      args.push("--db-schema", schema, "--health-interval-ms", "200", ...(opts.routerArgs ?? []));
-      if (opts.upstreamTimeoutMs) args.push("--upstream-timeout-ms", String(opts.upstreamTimeoutMs));
-      if (opts.maxBodyBytes) args.push("--max-body-bytes", String(opts.maxBodyBytes));
-      const proc: Proc = await startLoraplex(args, {
-        readyUrl: `${url}/readyz`,
+      const upstream = opts.upstreamTimeoutMs
+        ? ["--upstream-timeout-ms", String(opts.upstreamTimeoutMs)]
+        : [];
+      const body = opts.maxBodyBytes ? ["--max-body-bytes", String(opts.maxBodyBytes)] : [];
+      const router = await startRouterProcess({
+        tenantsDir: dir,
+        engines,
+        dbSchema: schema,
+        args: [...upstream, ...body, ...(opts.routerArgs ?? [])],
         env: { ...env, LOG_LEVEL: "info" },
-        name: "router",
       });
+      const proc = router.proc;
+      url = router.url;
       cleanup.push(() => proc.stop());
       log = proc.output;
     }

@@ -3,8 +3,10 @@
 // shipped controller ClusterRole (every controller test runs under it: least privilege).
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { parseAllDocuments, parse as parseYaml, stringify } from "yaml";
-import { createKubeClient, type KubeClient, loadKubeConfig } from "../../kube/client.ts";
+import { createKubeClient, type KubeClient } from "../../kube/client.ts";
+import { loadKubeConfig } from "../../kube/config.ts";
 import { type KubeObject, R, type ResourceType } from "../../kube/types.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -45,7 +47,7 @@ const KINDS: Record<string, ResourceType> = {
   Tenant: R.tenants,
 };
 
-export function resourceFor(kind: string): ResourceType {
+function resourceFor(kind: string): ResourceType {
   const rt = KINDS[kind];
   if (!rt) throw new Error(`test fixture does not know kind ${kind}`);
   return rt;
@@ -84,8 +86,8 @@ export function installCrdsAndRoles(admin: KubeClient): Promise<void> {
   return installed;
 }
 
-export async function adminClient(kubeconfigPath: string): Promise<KubeClient> {
-  return createKubeClient(loadKubeConfig(kubeconfigPath), { fieldManager: "loraplex-test" });
+export function adminClient(kubeconfigPath: string): KubeClient {
+  return createKubeClient(loadKubeConfig({ kubeconfigPath }), { fieldManager: "loraplex-test" });
 }
 
 /**
@@ -121,10 +123,11 @@ export async function controllerServiceAccountKubeconfig(opts: {
     ) as KubeObject;
     await admin.create(resourceFor(doc.kind!), moved);
   }
-  const token = await admin.post<{ status: { token: string } }>(R.serviceAccounts, sa, namespace, "token", {
-    apiVersion: "authentication.k8s.io/v1",
-    kind: "TokenRequest",
-    spec: { expirationSeconds: 3600 },
+  const core = loadKubeConfig({ kubeconfigPath: opts.adminKubeconfig }).makeApiClient(CoreV1Api);
+  const token = await core.createNamespacedServiceAccountToken({
+    name: sa,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
   const adminCfg = parseYaml(readFileSync(opts.adminKubeconfig, "utf8")) as {
     clusters: { name: string; cluster: Record<string, unknown> }[];
@@ -143,7 +146,7 @@ export async function controllerServiceAccountKubeconfig(opts: {
       apiVersion: "v1",
       kind: "Config",
       clusters: [{ name: "test", cluster }],
-      users: [{ name: sa, user: { token: token.status.token } }],
+      users: [{ name: sa, user: { token: token.status?.token } }],
       contexts: [{ name: "controller", context: { cluster: "test", user: sa } }],
       "current-context": "controller",
     }),

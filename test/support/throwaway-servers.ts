@@ -4,7 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../support/process.ts";
+import { freePort } from "./process.ts";
 
 function pgBin(): string {
   const versions = readdirSync("/usr/lib/postgresql").sort((a, b) => Number(a) - Number(b));

@@ -15,8 +15,9 @@ import { createDashboardRouter } from "../../router/metering/dashboard/routes.ts
 import { createMeteringHooks, type MeteringHooks } from "../../router/metering/hooks.ts";
 import { createUsageRouter } from "../../router/metering/usage-api.ts";
 import { createTenantStore } from "../../tenants/tenant-store.ts";
+import type { TestDb } from "../support/db.ts";
 import { freePort } from "../support/process.ts";
-import { ctxFor, log, PRICES, type TestDb, type TestRedis } from "./support.ts";
+import { ctxFor, log, PRICES, type TestRedis } from "./harness.ts";
 
 export type Harness = {
   url: string;

@@ -1,6 +1,7 @@
-// Engine replicas for scheduling tests and the adapter-routing benchmark: each one is a real
-// `loraplex engine-sim` process (the GPU simulator) plus a real `loraplex agent` beside it, and
-// adapters are generated with core/peft and uploaded to the real S3 server.
+// The one place integration tests and benchmarks start the data path as real processes: an
+// engine simulator (`loraplex engine-sim`, the GPU simulator), an engine replica (simulator plus
+// a real `loraplex agent` beside it), a `loraplex router`, and adapters generated with core/peft
+// and uploaded to the real S3 server. Feature harnesses (test/<feature>/harness.ts) build on it.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +9,7 @@ import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CONFIG_FILE, generateAdapter, WEIGHTS_FILE } from "../../core/peft.ts";
 import type { ResolvedAdapter } from "../../core/request-context.ts";
 import { adapterPrefix, loraName } from "../../core/storage-layout.ts";
-import { freePort, type Proc, startLoraplex } from "../support/process.ts";
+import { freePort, type Proc, startLoraplex } from "./process.ts";
 
 export const MODEL = "sim-llama-8b";
 // Generous: tests run beside others on 2 cores, and a start under load can take a while.
@@ -31,6 +32,43 @@ export type ReplicaOptions = {
   /** Listen address of both processes (default 127.0.0.1). */
   host?: string;
 };
+
+export type EngineSim = { proc: Proc; url: string; port: number };
+
+/** One engine simulator on loopback; `args` add flags such as --model or --time-scale. */
+export async function startEngineSim(args: string[], port?: number): Promise<EngineSim> {
+  const p = port ?? (await freePort());
+  const url = `http://127.0.0.1:${p}`;
+  const proc = await startLoraplex(["engine-sim", "--port", String(p), ...args], {
+    readyUrl: `${url}/health`,
+    name: "engine-sim",
+    timeoutMs: READY_MS,
+  });
+  return { proc, url, port: p };
+}
+
+export type RouterProc = { proc: Proc; url: string };
+
+/** A `loraplex router` process over a Tenant YAML directory and a static --engines map. */
+export async function startRouterProcess(opts: {
+  tenantsDir: string;
+  engines: string;
+  dbSchema: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  name?: string;
+}): Promise<RouterProc> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = ["router", "--port", String(port), "--tenants-dir", opts.tenantsDir];
+  args.push("--engines", opts.engines, "--db-schema", opts.dbSchema, "--health-interval-ms", "200");
+  const proc = await startLoraplex([...args, ...(opts.args ?? [])], {
+    readyUrl: `${url}/readyz`,
+    env: opts.env,
+    name: opts.name ?? "router",
+  });
+  return { proc, url };
+}
 
 export async function startReplica(opts: ReplicaOptions = {}): Promise<FleetReplica> {
   const [enginePort, agentPort] = [await freePort(), await freePort()];

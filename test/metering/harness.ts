@@ -2,15 +2,12 @@
 // of their own, and builders for tenants and request contexts like the router makes them.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type pg from "pg";
 import { loadServiceConfig } from "../../core/config.ts";
-import { createPgPool } from "../../core/db.ts";
 import { createLogger } from "../../core/log.ts";
-import { migrate } from "../../core/migrate.ts";
 import { createRedis, deleteKeysMatching } from "../../core/redis.ts";
+import { createKeySpace, type KeySpace } from "../../core/redis-keys.ts";
 import type { Outcome, RequestContext } from "../../core/request-context.ts";
 import { parseTenant, type Tenant } from "../../core/tenant.ts";
-import { createKeySpace, type KeySpace } from "../../metering/redis-keys.ts";
 import { uniqueName } from "../support/unique.ts";
 
 export const log = createLogger("metering-test", "silent");
@@ -42,6 +39,7 @@ export function ctxFor(t: Tenant, over: Partial<RequestContext> = {}): RequestCo
     stream: false,
     promptTokensEstimate: 100,
     maxOutputTokens: 100,
+    stage: "authenticated",
     ...over,
   };
 }
@@ -64,29 +62,11 @@ export function testRedis(name: string): TestRedis {
   const redis = createRedis(loadServiceConfig());
   return {
     redis,
-    keys: createKeySpace(prefix),
+    keys: createKeySpace({ prefix }),
     prefix,
     async cleanup() {
       await deleteKeysMatching(redis, `${prefix}*`);
       redis.disconnect();
-    },
-  };
-}
-
-export type TestDb = { pool: pg.Pool; schema: string; cleanup(): Promise<void> };
-
-export async function testDb(name: string, url?: string): Promise<TestDb> {
-  const schema = uniqueName(name).replace(/-/g, "_");
-  const cfg = loadServiceConfig(url ? { ...process.env, DATABASE_URL: url } : process.env);
-  const pool = createPgPool(cfg, { schema, max: 8 });
-  pool.on("error", () => {});
-  await migrate(pool, { schema });
-  return {
-    pool,
-    schema,
-    async cleanup() {
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
-      await pool.end();
     },
   };
 }
