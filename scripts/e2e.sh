@@ -37,6 +37,13 @@ diagnose() { # what a person needs to see when a wait fails
   kubectl get events -A --sort-by=.lastTimestamp 2>/dev/null | tail -n 25 >&2 || true
 }
 
+engines_ready() { # the shared pool's replica and globex's two, all Ready, none terminating
+  local states
+  states=$(kubectl get pods -A -l app.kubernetes.io/name=loraplex-engine -o \
+    jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
+  [ "$(grep -c '^|True$' <<<"$states")" -ge 3 ] && ! grep -q '^|False$\|^|$' <<<"$states"
+}
+
 up() {
   local start=$SECONDS t
   bash scripts/services.sh up >/dev/null
@@ -58,7 +65,7 @@ up() {
   # The router is Ready only once it sees a healthy engine, so the Tenants and pools go in before
   # `helm install --wait`: its CRDs first (the chart's crds/ are the same files; helm skips
   # CRDs that exist), then the samples and the simulator pool for the chart's controller.
-  kubectl apply --server-side --field-manager=loraplex-install -f manifests/crds/ >/dev/null
+  kubectl apply --server-side --field-manager=loraplex-install --force-conflicts -f manifests/crds/ >/dev/null
   kubectl wait --for=condition=Established --timeout=60s -f manifests/crds/ >/dev/null
   # globex's dedicated pool asks for nodes labelled gpu-pool=globex (manifests/samples/globex.yaml).
   kubectl label node loraplex-node gpu-pool=globex --overwrite >/dev/null
@@ -82,8 +89,11 @@ up() {
   t=$SECONDS
   kubectl wait --for=condition=Ready --timeout="$WAIT" tenant/acme tenant/globex >/dev/null \
     || { diagnose; die "Tenants acme and globex did not become Ready"; }
-  kubectl wait --for=condition=Ready --timeout="$WAIT" -A pod -l app.kubernetes.io/name=loraplex-engine >/dev/null \
-    || { diagnose; die "engine Pods did not become Ready"; }
+  # Polled rather than `kubectl wait`, which keeps waiting on a Pod that a rollout deletes.
+  until engines_ready; do
+    ((SECONDS - t < ${WAIT%s})) || { diagnose; die "engine Pods did not become Ready"; }
+    sleep 2
+  done
   note "Tenants Ready and engine Pods Running in $((SECONDS - t))s"
 
   ROUTER_URL=$ROUTER_URL ADMIN_TOKEN=$(cat "$out/admin-token") node scripts/e2e-setup.ts keys >"$root/.loraplex/e2e.json"
@@ -110,7 +120,8 @@ case "${1:-}" in
     bash scripts/cluster.sh status >/dev/null 2>&1 && bash scripts/node.sh status >/dev/null 2>&1 && was_up=true
     start=$SECONDS
     rc=0
-    up && vitest run --config vitest.e2e.config.ts || rc=$?
+    # up in a subshell: its `die` must not skip the teardown below.
+    (up) && vitest run --config vitest.e2e.config.ts || rc=$?
     note "e2e finished in $((SECONDS - start))s (rc $rc)"
     if ! $was_up; then bash scripts/node.sh down && bash scripts/cluster.sh down; fi
     exit $rc
