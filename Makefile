@@ -61,8 +61,7 @@ test: deps
 	depcruise --config .dependency-cruiser.cjs .
 	knip
 	node scripts/gen-crds.ts --check
-	bash scripts/node.sh build >/dev/null
-	node scripts/test-summary.ts vitest run ::: bash scripts/e2e.sh test
+	node scripts/test-summary.ts vitest run
 
 # No server, no control plane: the unit project of vitest.config.ts.
 test-unit: deps
