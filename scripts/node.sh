@@ -327,6 +327,9 @@ up() {
   bash "$root/scripts/images.sh" import-pause
 
   start_forwarders
+  # A Node object left from an earlier run still says Ready: let the kubelet register afresh, so
+  # the wait below sees this kubelet's status (Pods bound to the node are taken over as usual).
+  kubectl_ delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   start_bg kubelet "$bin/kubelet" --config "$state/kubelet.yaml" \
     --kubeconfig "$cluster_data/node.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$GW" \
     --root-dir "$varlib/kubelet" --cert-dir "$varlib/pki"
