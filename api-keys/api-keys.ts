@@ -23,6 +23,8 @@ export type KeyInfo = {
 };
 export type CreatedKey = { id: string; key: string; tenant: string; name: string | null; created_at: string };
 export type ResolvedKey = { keyId: string; tenant: string };
+/** lookup()'s answer when no key at all has the presented prefix (not merely a wrong secret). */
+export const UNKNOWN_PREFIX = "unknown_prefix";
 export type RevokedKey = { id: string; tenant: string; revoked_at: string; announced: boolean };
 
 export type KeyStore = {
@@ -34,8 +36,11 @@ export type KeyStore = {
    * key cache's positive TTL instead of at once.
    */
   revokeKey(id: string): Promise<RevokedKey | null>;
-  /** Resolves a presented key to its owner; null when malformed, unknown, wrong or revoked. */
-  lookup(presentedKey: string): Promise<ResolvedKey | null>;
+  /**
+   * Resolves a presented key to its owner; null when malformed, wrong or revoked, UNKNOWN_PREFIX
+   * when no key has its prefix (the key cache then refuses the whole prefix for a while).
+   */
+  lookup(presentedKey: string): Promise<ResolvedKey | null | typeof UNKNOWN_PREFIX>;
   /** Records use off the hot path (the authenticator batches ids). */
   markUsed(ids: readonly string[]): Promise<void>;
 };
@@ -168,7 +173,8 @@ export function createKeyStore(deps: KeyStoreDeps): KeyStore {
         values: [parsed.prefix],
       });
       const row = rows[0];
-      if (!row || row.hash.length !== want.length || !timingSafeEqual(row.hash, want) || row.revoked) {
+      if (!row) return UNKNOWN_PREFIX;
+      if (row.hash.length !== want.length || !timingSafeEqual(row.hash, want) || row.revoked) {
         return null;
       }
       return { keyId: row.id, tenant: row.tenant };

@@ -1,7 +1,7 @@
 // The cache's own rules (TTLs, single flight, invalidation), with a counting lookup function in
 // place of Postgres; the real store and Redis propagation are in test/router-core.
 import { describe, expect, it } from "vitest";
-import type { ResolvedKey } from "./api-keys.ts";
+import { type ResolvedKey, UNKNOWN_PREFIX } from "./api-keys.ts";
 import { createKeyCache } from "./key-cache.ts";
 
 function setup(
@@ -76,6 +76,31 @@ describe("key cache", () => {
     cache.invalidateKeyId("key_1");
     await racing;
     await cache.get("k1");
+    expect(calls).toHaveLength(3);
+  });
+});
+
+describe("unknown key prefixes (issue 13, item 7)", () => {
+  it("refuses every key under a prefix no key has, with one lookup per TTL", async () => {
+    let t = 0;
+    const calls: string[] = [];
+    const cache = createKeyCache({
+      channel: "unused",
+      now: () => t,
+      unknownPrefixTtlMs: 60_000,
+      lookup: async (key) => {
+        calls.push(key);
+        return key.startsWith("lpx-Known123-") ? { keyId: "key_1", tenant: "acme" } : UNKNOWN_PREFIX;
+      },
+    });
+    const bogus = (i: number) => `lpx-Bogus123-${String(i).padStart(43, "x")}`;
+    expect(await cache.get(bogus(0))).toBeNull();
+    for (let i = 1; i < 1000; i++) expect(cache.get(bogus(i))).toBeNull(); // synchronous: no lookup
+    expect(calls).toHaveLength(1);
+    expect(cache.cached(bogus(5))).toBe(true);
+    expect(await cache.get(`lpx-Known123-${"y".repeat(43)}`)).toEqual({ keyId: "key_1", tenant: "acme" });
+    t += 60_001;
+    await cache.get(bogus(1));
     expect(calls).toHaveLength(3);
   });
 });

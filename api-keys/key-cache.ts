@@ -9,12 +9,19 @@
 // query a second; a key created just now is usable after at most that long.
 import type { Redis } from "ioredis";
 import type { Logger } from "../core/log.ts";
-import type { ResolvedKey } from "./api-keys.ts";
+import { type ResolvedKey, UNKNOWN_PREFIX } from "./api-keys.ts";
 
 export const DEFAULT_POSITIVE_TTL_MS = 5_000;
 const DEFAULT_NEGATIVE_TTL_MS = 1_000;
 const DEFAULT_MAX_ENTRIES = 100_000;
 const MAX_NEGATIVE_ENTRIES = 10_000;
+// Prefixes no key has: a flood of keys under one made-up prefix costs one query per TTL. A key
+// created later under such a prefix waits out the TTL (prefixes are 47 random bits: only a key
+// someone presented before it existed can be caught).
+const DEFAULT_UNKNOWN_PREFIX_TTL_MS = 60_000;
+const MAX_UNKNOWN_PREFIXES = 50_000;
+/** `lpx-<8-character prefix>-...`: the key shape is checked before the cache is asked. */
+const prefixOf = (key: string) => key.slice(4, 12);
 // Hot keys are refreshed in the background during the last part of their TTL, so a busy key
 // never waits on Postgres; the entry being served is still inside its TTL, keeping the bound.
 const REFRESH_AHEAD = 0.8;
@@ -22,12 +29,13 @@ const REFRESH_AHEAD = 0.8;
 type Entry = { value: ResolvedKey; refreshAt: number; expiresAt: number };
 
 export type KeyCacheOptions = {
-  lookup(presentedKey: string): Promise<ResolvedKey | null>;
+  lookup(presentedKey: string): Promise<ResolvedKey | null | typeof UNKNOWN_PREFIX>;
   /** A connection for SUBSCRIBE; the cache owns it from here on and quits it on close(). */
   subscriber?: Redis;
   channel: string;
   positiveTtlMs?: number;
   negativeTtlMs?: number;
+  unknownPrefixTtlMs?: number;
   maxEntries?: number;
   log?: Logger;
   now?: () => number;
@@ -36,6 +44,8 @@ export type KeyCacheOptions = {
 export type KeyCache = {
   /** Resolved key, or null when unknown/revoked. A cache hit returns without awaiting anything. */
   get(presentedKey: string): ResolvedKey | null | Promise<ResolvedKey | null>;
+  /** Whether get() would answer without a lookup (a hit, positive or negative). */
+  cached(presentedKey: string): boolean;
   /** Forgets a key id at once (revocation). */
   invalidateKeyId(keyId: string): void;
   clear(): void;
@@ -51,6 +61,8 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
   const now = opts.now ?? (() => performance.now());
   const positive = new Map<string, Entry>();
   const negative = new Map<string, number>(); // key -> expiresAt
+  const unknownPrefixes = new Map<string, number>(); // prefix -> expiresAt
+  const unknownPrefixTtl = opts.unknownPrefixTtlMs ?? DEFAULT_UNKNOWN_PREFIX_TTL_MS;
   const inflight = new Map<string, Promise<ResolvedKey | null>>();
   // Bumped on every invalidation: a lookup that started before it must not re-insert old data.
   let generation = 0;
@@ -61,8 +73,15 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
     const startedIn = generation;
     const p = opts
       .lookup(key)
-      .then((value) => {
-        if (startedIn === generation) store(key, value);
+      .then((found) => {
+        const value = found === UNKNOWN_PREFIX ? null : found;
+        if (startedIn === generation) {
+          store(key, value);
+          if (found === UNKNOWN_PREFIX) {
+            if (unknownPrefixes.size >= MAX_UNKNOWN_PREFIXES) evictOldest(unknownPrefixes);
+            unknownPrefixes.set(prefixOf(key), now() + unknownPrefixTtl);
+          }
+        }
         return value;
       })
       .finally(() => inflight.delete(key));
@@ -92,6 +111,7 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
     generation++;
     positive.clear();
     negative.clear();
+    unknownPrefixes.clear();
   };
 
   const sub = opts.subscriber;
@@ -153,8 +173,20 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
           if (now() < until) return null;
           negative.delete(key);
         }
+        const prefixUntil = unknownPrefixes.get(prefixOf(key));
+        if (prefixUntil !== undefined) {
+          if (now() < prefixUntil) return null;
+          unknownPrefixes.delete(prefixOf(key));
+        }
       }
       return fetch(key);
+    },
+    cached(key) {
+      const t = now();
+      const entry = positive.get(key);
+      if (entry !== undefined) return t < entry.expiresAt;
+      const until = negative.get(key) ?? unknownPrefixes.get(prefixOf(key));
+      return until !== undefined && t < until;
     },
     invalidateKeyId,
     clear,

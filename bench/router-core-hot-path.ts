@@ -8,11 +8,19 @@
 //   resolveModel               adapter name → ResolvedModel for the tenant
 //   validate + policy (chat)   zod validation of a small chat body, system prompt, cap, salt
 //   key lookup (Postgres)      a cache miss: one indexed SELECT + HMAC, what a key costs every 5 s
+//   fair gate, not saturated   flow control's enter + release for a pool with room (2 replicas
+//                              at a learned batch limit of 64): what every request pays for it
+import { IncomingMessage, ServerResponse } from "node:http";
+import { Socket } from "node:net";
 import { parseArgs } from "node:util";
+import { Registry } from "prom-client";
 import { createKeyStore } from "../api-keys/api-keys.ts";
 import { createAuthenticator } from "../router/auth/authenticate.ts";
+import { createFlowControl, type FlowControl } from "../router/fairness/flow-control.ts";
+import { createFairnessMetrics } from "../router/fairness/metrics.ts";
 import { applyChatPolicy, createCacheSalter, validateChatBody } from "../router/policy.ts";
 import { resolveModel } from "../router/resolve-model.ts";
+import { newReplica } from "../router/scheduling/replica-state.ts";
 import { createTenantStore } from "../tenants/tenant-store.ts";
 import { testDb } from "../test/support/db.ts";
 import { acmeLike, globexLike } from "../test/support/tenants.ts";
@@ -87,6 +95,46 @@ try {
       return applyChatPolicy(acme, body, salt("acme"));
     }, N),
   );
+  const replicas = [1, 2].map((i) => {
+    const r = newReplica("loraplex-system/shared", `http://10.0.0.${i}:8000`, `http://10.0.0.${i}:8001`, 64);
+    r.healthy = true;
+    return r;
+  });
+  const holder: { flow?: FlowControl } = {};
+  const flow = createFlowControl({
+    replicas: () => replicas,
+    metrics: createFairnessMetrics(new Registry(), () => holder.flow?.pools() ?? []),
+  });
+  holder.flow = flow;
+  const res = new ServerResponse(new IncomingMessage(new Socket()));
+  const ctx = {
+    requestId: "r",
+    receivedAt: 0,
+    endpoint: "chat.completions" as const,
+    tenant: acme,
+    keyId: "k",
+    model: { requested: "m", baseModel: "m" },
+    stream: true,
+    promptTokensEstimate: 40,
+    maxOutputTokens: 256,
+    stage: "admitted" as const,
+  };
+  const outcome = {
+    status: "ok" as const,
+    httpStatus: 200,
+    promptTokens: 38,
+    completionTokens: 64,
+    durationMs: 1,
+  };
+  report(
+    "fair gate, not saturated",
+    await measure(() => {
+      const lane = flow.enter("loraplex-system/shared", ctx, res);
+      if (lane instanceof Promise) throw new Error("queued below saturation");
+      flow.release(lane, ctx, outcome, 60);
+    }, N),
+  );
+  flow.close();
   report("key lookup (Postgres)", await measure(() => keys.lookup(key), LOOKUPS));
   await auth.close();
 } finally {

@@ -114,6 +114,8 @@ try {
       "router",
       "--port",
       String(routerPort),
+      "--metrics-port",
+      "0",
       "--tenants-dir",
       dir,
       "--engines",

@@ -40,6 +40,7 @@ export type OpenAIErrorCode =
   | "limits_unavailable"
   // Engines and adapters
   | "no_healthy_replica"
+  | "shutting_down"
   | "engine_rejected"
   | "upstream_error"
   | "upstream_timeout"
@@ -57,8 +58,18 @@ export type OpenAIErrorCode =
   | "fine_tuning_job_not_found"
   | "too_many_active_jobs"
   | "job_finished"
+  // Vector stores (retrieval)
+  | "vector_store_not_found"
+  | "file_batch_not_found"
+  | "retrieval_not_configured"
+  | "unsupported_parameter"
   // Usage, costs and audit queries
   | "query_timeout"
+  // Hardening (issue 13)
+  | "raw_prompts_not_allowed"
+  | "client_closed_request"
+  | "too_many_uploads"
+  | "too_many_failed_authentications"
   | "internal_error";
 
 /**
@@ -157,6 +168,9 @@ export function sendError(
     "content-length": Buffer.byteLength(body),
     ...extraHeaders,
     ...e.headers,
+    // A caller without a valid credential gets its answer and loses the connection: it cannot
+    // keep a socket (or a slow body upload) open on the router.
+    ...(e.status === 401 ? { connection: "close" } : {}),
   });
   res.end(body);
 }

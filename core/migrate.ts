@@ -95,7 +95,7 @@ async function lockAndRead(
   ]);
   if (schema !== undefined) {
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    await client.query(`SET LOCAL search_path TO "${schema}"`);
+    await client.query(`SET LOCAL search_path TO "${schema}", public`);
   }
   await client.query(
     `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -33,12 +33,19 @@ export type KeySpace = {
   adapterLoadLock(replicaId: string, loraName: string): string;
   /** Pub/sub channel on which API key revocations reach every router. */
   keyRevocations(): string;
+  /** BullMQ prefix of the vector store ingestion queue (retrieval/queue.ts); BullMQ adds the rest. */
+  retrievalQueuePrefix(): string;
+  /**
+   * The fair-share counters of one engine pool (router/fairness): a hash, field = tenant or
+   * tenant + hashed end user. It holds numbers only and expires an hour after its last use.
+   */
+  fairCounters(poolRef: string): string;
 };
 
 export type ScopeRef = { kind: "tenant" } | { kind: "key"; id: string } | { kind: "user"; id: string };
 
 // Client-supplied values (end user) are hashed: bounded length, no glob or brace characters.
-const safe = (s: string) => createHash("sha256").update(s).digest("base64url").slice(0, 22);
+export const safe = (s: string) => createHash("sha256").update(s).digest("base64url").slice(0, 22);
 const scopeSuffix = (s: ScopeRef) =>
   s.kind === "tenant" ? "t" : s.kind === "key" ? `k:${safe(s.id)}` : `u:${safe(s.id)}`;
 
@@ -61,5 +68,7 @@ export function createKeySpace(opts: KeySpaceOptions = {}): KeySpace {
     spool: () => `${prefix}usage:spool`,
     adapterLoadLock: (replicaId, loraName) => `${prefix}adapter-load:${replicaId}:${loraName}`,
     keyRevocations: () => `${prefix}keys:revoked`,
+    retrievalQueuePrefix: () => `${prefix}retrieval`,
+    fairCounters: (poolRef) => `${prefix}fair:${poolRef}`,
   };
 }

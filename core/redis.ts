@@ -22,3 +22,18 @@ export async function deleteKeysMatching(redis: Redis, pattern: string): Promise
   } while (cursor !== "0");
   return removed;
 }
+
+/** BullMQ's connection options from a redis:// URL (BullMQ brings its own client). */
+export function bullConnection(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+    tls: u.protocol === "rediss:" ? {} : undefined,
+    // BullMQ's blocking commands must wait as long as they need.
+    maxRetriesPerRequest: null,
+  };
+}

@@ -76,6 +76,8 @@ export type Outcome = {
   completionTokens: number;
   ttftMs?: number;
   durationMs: number;
+  /** Time the request waited in the router's fair queue (only when the pool was saturated). */
+  queueMs?: number;
   reason?: string;
 };
 

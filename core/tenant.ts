@@ -43,6 +43,12 @@ const Policy = z
   .object({
     systemPrompt: z.string().max(32_768).optional(),
     allowClientSystemPrompt: z.boolean().default(true),
+    allowRawPrompts: z
+      .boolean()
+      .default(false)
+      .describe(
+        "With allowClientSystemPrompt false: also serve /v1/completions, whose raw prompt text can imitate any turn",
+      ),
     maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
@@ -76,6 +82,46 @@ const Audit = z
   .object({
     mode: z.enum(["full", "hashes", "none"]).default("hashes"),
     retentionDays: z.number().int().min(1).max(3650).default(90),
+  })
+  .strict();
+
+/** Defaults of the fair queue in front of a shared pool (router/fairness). */
+const DEFAULT_QUEUE_DEPTH = 64;
+const DEFAULT_QUEUE_WAIT_SECONDS = 30;
+
+/**
+ * Noisy-neighbour protection: when a shared pool is saturated, requests wait in a queue per
+ * tenant (or per end user) and the router dispatches by weighted token service (VTC).
+ */
+const Fairness = z
+  .object({
+    weight: z
+      .number()
+      .min(0.01)
+      .max(100)
+      .default(1)
+      .describe(
+        "Share of a saturated pool relative to other tenants (2 = twice a weight-1 tenant's service)",
+      ),
+    perUser: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Queue per end user (the request's `user` field): each user is its own fairness key with the tenant's weight",
+      ),
+    maxQueueDepth: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000)
+      .default(DEFAULT_QUEUE_DEPTH)
+      .describe("Requests that may wait per queue while the pool is saturated; more → 429"),
+    maxQueueWaitSeconds: z
+      .number()
+      .min(0.1)
+      .max(600)
+      .default(DEFAULT_QUEUE_WAIT_SECONDS)
+      .describe("Longest a request waits in the queue before a 429"),
   })
   .strict();
 
@@ -143,6 +189,15 @@ const Storage = z
   })
   .strict();
 
+/** Vector stores (retrieval/): chunks are embedded by the tenant's own pool with this model. */
+const Retrieval = z
+  .object({
+    embeddingModel: ModelName.describe(
+      "Base model (one of spec.models) whose /v1/embeddings embeds the tenant's vector store files and queries",
+    ),
+  })
+  .strict();
+
 export const TenantSpec = z
   .object({
     tier: z.enum(["shared", "dedicated"]).default("shared"),
@@ -151,11 +206,18 @@ export const TenantSpec = z
     models: z.array(ModelName).min(1).max(32),
     pool: z.string().min(1).max(63).optional().describe("Engine pool for the shared tier; default 'shared'"),
     adapters: z.array(AdapterRef).max(256).default([]),
-    policy: Policy.default({ allowClientSystemPrompt: true }),
+    policy: Policy.default({ allowClientSystemPrompt: true, allowRawPrompts: false }),
     limits: Limits.optional(),
     audit: Audit.default({ mode: "hashes", retentionDays: 90 }),
+    fairness: Fairness.default({
+      weight: 1,
+      perUser: false,
+      maxQueueDepth: DEFAULT_QUEUE_DEPTH,
+      maxQueueWaitSeconds: DEFAULT_QUEUE_WAIT_SECONDS,
+    }),
     dedicated: Dedicated.optional(),
     storage: Storage.optional(),
+    retrieval: Retrieval.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -164,6 +226,13 @@ export const TenantSpec = z
         code: "custom",
         path: ["dedicated"],
         message: "tier 'dedicated' requires spec.dedicated",
+      });
+    }
+    if (spec.retrieval && !spec.models.includes(spec.retrieval.embeddingModel)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["retrieval", "embeddingModel"],
+        message: `embedding model '${spec.retrieval.embeddingModel}' is not in spec.models`,
       });
     }
     const seen = new Set<string>();
@@ -210,6 +279,7 @@ export const Tenant = z
 
 export type TenantSpec = z.infer<typeof TenantSpec>;
 export type AdapterRef = z.infer<typeof AdapterRef>;
+export type Fairness = z.infer<typeof Fairness>;
 export type Tenant = z.infer<typeof Tenant>;
 
 /** Validates a parsed YAML/JSON document; errors name the field ("spec.adapters.0.source: ..."). */

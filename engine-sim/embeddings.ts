@@ -1,11 +1,12 @@
 // POST /v1/embeddings: deterministic unit vectors from (adapter identity, input), so equal
-// inputs embed equally and different adapters embed differently. `dimensions` below
-// --embedding-dim truncates and re-normalises, like a Matryoshka model.
+// inputs embed equally, similar texts embed close together (text-vectors.ts) and different
+// adapters embed differently. `dimensions` below --embedding-dim truncates and re-normalises,
+// like a Matryoshka model.
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Engine } from "./engine.ts";
 import { invalidParam } from "./errors.ts";
-import { prng } from "./generation.ts";
+import { textVector } from "./text-vectors.ts";
 import { parseEmbeddingRequest } from "./validation.ts";
 
 export async function handleEmbeddings(engine: Engine, body: unknown, res: ServerResponse): Promise<void> {
@@ -36,7 +37,7 @@ export async function handleEmbeddings(engine: Engine, body: unknown, res: Serve
     return;
   }
   const data = r.inputs.map((input, index) => {
-    const v = unitVector(`${started.identity}\u0000${input.text}`, engine.opts.embeddingDim, dims);
+    const v = textVector(started.identity, input.text, engine.opts.embeddingDim, dims);
     const embedding =
       r.encodingFormat === "base64" ? Buffer.from(v.buffer).toString("base64") : Array.from(v);
     return { index, object: "embedding", embedding };
@@ -52,21 +53,4 @@ export async function handleEmbeddings(engine: Engine, body: unknown, res: Serve
   });
   res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
   res.end(payload);
-}
-
-/** A deterministic vector of length `full`, cut to `dims` and scaled to unit length. */
-function unitVector(key: string, full: number, dims: number): Float32Array {
-  const next = prng(key);
-  const v = new Float32Array(dims);
-  let norm = 0;
-  for (let i = 0; i < full; i++) {
-    const x = next() / 0x80000000 - 1; // uniform in [-1, 1)
-    if (i < dims) {
-      v[i] = x;
-      norm += x * x;
-    }
-  }
-  norm = Math.sqrt(norm) || 1;
-  for (let i = 0; i < dims; i++) v[i] = v[i]! / norm;
-  return v;
 }

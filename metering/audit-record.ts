@@ -4,6 +4,7 @@
 // `none` keeps neither. The router puts the texts on the request context (ctx.audit).
 import { createHash } from "node:crypto";
 import type { RequestContext } from "../core/request-context.ts";
+import { clipText, isStorable, originalHash, repairText } from "../core/safe-text.ts";
 import type { Tenant } from "../core/tenant.ts";
 
 /**
@@ -17,6 +18,8 @@ export type AuditContent = {
   response: string | null;
   promptSha256: string | null;
   responseSha256: string | null;
+  /** The kept prompt/response had to be repaired to be storable: SHA-256 of each original. */
+  repaired?: { prompt?: string; response?: string };
 };
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -47,12 +50,26 @@ export function buildAuditContent(ctx: RequestContext): AuditContent {
   const prompt =
     p?.prompt === undefined ? null : typeof p.prompt === "string" ? p.prompt : JSON.stringify(p.prompt);
   const response = p?.response ?? null;
-  return {
+  const content: AuditContent = {
     policyHash: policyHash(ctx.tenant),
     mode,
-    prompt: mode === "full" && prompt !== null ? prompt.slice(0, MAX_FULL_TEXT) : null,
-    response: mode === "full" && response !== null ? response.slice(0, MAX_FULL_TEXT) : null,
+    prompt: null,
+    response: null,
     promptSha256: mode !== "none" && prompt !== null ? sha256(prompt) : null,
     responseSha256: mode !== "none" && response !== null ? sha256(response) : null,
   };
+  if (mode === "full") {
+    content.prompt = keep(prompt, "prompt", content);
+    content.response = keep(response, "response", content);
+  }
+  return content;
+}
+
+/** Full-mode text as stored: bounded, and repaired (original's hash noted) when PostgreSQL would refuse it. */
+function keep(s: string | null, field: "prompt" | "response", content: AuditContent): string | null {
+  if (s === null) return null;
+  const clipped = clipText(s, MAX_FULL_TEXT);
+  if (isStorable(clipped)) return clipped;
+  content.repaired = { ...content.repaired, [field]: originalHash(s) };
+  return repairText(clipped);
 }

@@ -1,5 +1,6 @@
 // Tenant erasure, called by the controller's Tenant finalizer: removes the tenant's API keys,
-// usage events, rollups, audit rows, file and fine-tune records (their S3 bytes go with the
+// usage events, rollups, audit rows, file and fine-tune records, vector stores with their files
+// and chunks (retrieval/erasure.ts) (their S3 bytes go with the
 // tenant's prefix, which the controller deletes), Redis counters/reservations and spooled
 // events not yet written, and returns how many of each. A tombstone (tenant_erasures) makes the usage writer
 // drop any of the tenant's events still on their way (a batch in flight, a request finishing).
@@ -7,10 +8,11 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import { deleteKeysMatching } from "../core/redis.ts";
 import type { KeySpace } from "../core/redis-keys.ts";
+import { eraseRetrievalData, type RetrievalErasureCounts } from "../retrieval/erasure.ts";
 import { fieldOf } from "./spool.ts";
 import { ERASURE_LOCK_SQL } from "./usage-store.ts";
 
-export type ErasureCounts = {
+export type ErasureCounts = RetrievalErasureCounts & {
   apiKeys: number;
   usageEvents: number;
   rollups: number;
@@ -61,6 +63,7 @@ export async function eraseTenantData(
       auditRows: await del("audit_log"),
       files: await del("files"),
       fineTuneJobs: await del("fine_tune_jobs"),
+      ...(await eraseRetrievalData(client, tenant)),
     };
     await client.query("COMMIT");
   } catch (e) {

@@ -12,6 +12,10 @@ export type MeteringMetrics = {
   spoolDropped(n: number): void;
   batchWritten(events: number, seconds: number): void;
   batchFailed(): void;
+  /** One usage event Postgres refused even repaired (moved to the dead-letter stream). */
+  deadLettered(): void;
+  /** Entries now in the dead-letter stream: anything above 0 is lost billing and must page someone. */
+  deadLetterDepth(n: number): void;
   webhook(result: "delivered" | "failed"): void;
 };
 
@@ -72,6 +76,16 @@ export function createMeteringMetrics(registry: Registry): MeteringMetrics {
     help: "Batches that could not be written (they stay in the spool and are retried)",
     registers,
   });
+  const deadTotal = new Counter({
+    name: "loraplex_usage_events_dead_lettered_total",
+    help: "Usage events Postgres refused even after repair, moved to the dead-letter stream",
+    registers,
+  });
+  const deadDepth = new Gauge({
+    name: "loraplex_usage_dead_letter_depth",
+    help: "Usage events in the dead-letter stream (not billed, not audited); alert when above 0",
+    registers,
+  });
   const webhooks = new Counter({
     name: "loraplex_alert_webhooks_total",
     help: "Alert webhook deliveries, after retries",
@@ -91,6 +105,8 @@ export function createMeteringMetrics(registry: Registry): MeteringMetrics {
       latency.observe(s);
     },
     batchFailed: () => failures.inc(),
+    deadLettered: () => deadTotal.inc(),
+    deadLetterDepth: (n) => deadDepth.set(n),
     webhook: (r) => webhooks.labels(r).inc(),
   };
 }

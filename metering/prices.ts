@@ -29,6 +29,15 @@ const PriceFile = z
       })
       .strict()
       .optional(),
+    // Vector stores (retrieval/usage.ts); absent: searches and storage are free, while the
+    // embedding model's tokens are billed at its price in `models` like any embeddings request.
+    retrieval: z
+      .object({
+        per1kSearches: z.number().min(0).default(0).describe("USD per 1,000 vector store searches"),
+        perGbDay: z.number().min(0).default(0).describe("USD per GB of vector store storage per day"),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -33,11 +33,12 @@ const EVENT_COLUMNS = [
   ["reason", "text", "reason"],
   ["stream", "boolean", "stream"],
   ["gpu_seconds", "real", "gpuSeconds"],
+  ["queue_ms", "real", "queueMs"],
 ] as const;
 
 const COLUMNS = EVENT_COLUMNS.map(([n]) => n).join(", ");
-const RECORD = [...EVENT_COLUMNS.map(([, t, f]) => `"${f}" ${t}`), "audit json"].join(", ");
-const PICK = [...EVENT_COLUMNS.map(([n, , f]) => `j."${f}" AS ${n}`), "j.audit"].join(", ");
+const RECORD = [...EVENT_COLUMNS.map(([, t, f]) => `"${f}" ${t}`), "audit json", "repaired jsonb"].join(", ");
+const PICK = [...EVENT_COLUMNS.map(([n, , f]) => `j."${f}" AS ${n}`), "j.audit", "j.repaired"].join(", ");
 const notErased =
   "NOT EXISTS (SELECT 1 FROM tenant_erasures e WHERE e.tenant = x.tenant AND x.ts <= e.erased_at)";
 const ROLLUP_KEY =
@@ -75,11 +76,12 @@ WITH src AS (
   RETURNING 1
 ), audited AS (
   INSERT INTO audit_log (id, ts, tenant, request_id, key_id, end_user, model, base_model, adapter, adapter_version,
-                         policy_hash, decision, reason, mode, prompt, response, prompt_sha256, response_sha256)
+                         policy_hash, decision, reason, mode, prompt, response, prompt_sha256, response_sha256, repaired)
   SELECT id, ts, tenant, request_id, key_id, end_user, model, base_model, adapter, adapter_version,
          audit->>'policyHash',
          CASE status WHEN 'ok' THEN 'served' WHEN 'rejected' THEN 'rejected' ELSE 'failed' END,
-         reason, audit->>'mode', audit->>'prompt', audit->>'response', audit->>'promptSha256', audit->>'responseSha256'
+         reason, audit->>'mode', audit->>'prompt', audit->>'response', audit->>'promptSha256', audit->>'responseSha256',
+         NULLIF(COALESCE(repaired, '{}') || COALESCE((audit->'repaired')::jsonb, '{}'), '{}')
   FROM src x WHERE audit IS NOT NULL AND ${notErased}
   ON CONFLICT DO NOTHING
   RETURNING 1

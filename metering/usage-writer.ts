@@ -7,6 +7,7 @@
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { Logger } from "../core/log.ts";
+import { isStorable, originalHash, type Repairs, repairText } from "../core/safe-text.ts";
 import { sleep } from "../core/sleep.ts";
 import type { MeteringMetrics } from "./metrics.ts";
 import { fieldOf, type SpooledRow } from "./spool.ts";
@@ -47,6 +48,7 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
   const blockMs = deps.blockMs ?? 1_000;
   const claimIdleMs = deps.claimIdleMs ?? 60_000;
   const maxBackoffMs = deps.maxBackoffMs ?? 5_000;
+  const dead = `${stream}:dead`;
   // XREADGROUP BLOCK holds its connection, so the writer has its own.
   const redis = deps.redis.duplicate();
   redis.on("error", () => {}); // reconnects on its own; failures surface through commands
@@ -100,7 +102,9 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
   }
 
   // A batch refused for its data (not for a connection or server problem) would block the spool
-  // forever: it is retried entry by entry, and entries Postgres refuses go to a dead-letter stream.
+  // forever: it is retried entry by entry; an entry Postgres refuses is repaired (every string
+  // made storable, the originals' hashes kept) and written again, and only one refused even
+  // then goes to the dead-letter stream, which raises loraplex_usage_dead_letter_depth.
   async function writeOrSplit(entries: SpooledRow[]): Promise<number> {
     try {
       return await store.write(entries);
@@ -111,9 +115,19 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
     for (const entry of entries) {
       try {
         inserted += await store.write([entry]);
+        continue;
       } catch (e) {
         if (!isDataError(e)) throw e;
-        await redis.xadd(`${stream}:dead`, "*", "e", entry.json, "err", String((e as Error).message));
+      }
+      const repaired = repairEntry(entry);
+      try {
+        if (!repaired) throw new Error("the entry is not a JSON object");
+        inserted += await store.write([repaired]);
+        log.warn("usage event refused by Postgres as sent; stored repaired");
+      } catch (e) {
+        if (repaired && !isDataError(e)) throw e;
+        await redis.xadd(`${dead}`, "*", "e", entry.json, "err", String((e as Error).message));
+        deps.metrics?.deadLettered();
         log.error(
           { err: (e as Error).message },
           "usage event refused by Postgres; moved to the dead-letter stream",
@@ -147,13 +161,29 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
     return raw.length;
   }
 
+  // The dead-letter stream should stay empty: any entry is a request not billed and not audited.
+  let deadSeen = 0;
+  async function checkDeadLetters(): Promise<void> {
+    if (!deps.metrics) return;
+    deps.metrics.spoolDepth(await redis.xlen(stream));
+    const n = await redis.xlen(dead);
+    deps.metrics.deadLetterDepth(n);
+    if (n > deadSeen) {
+      log.error(
+        { alert: "usage_dead_letter", entries: n, stream: dead },
+        "usage events are in the dead-letter stream: requests are missing from billing and audit",
+      );
+    }
+    deadSeen = n;
+  }
+
   async function run(): Promise<void> {
     let backoff = 100;
     while (running) {
       try {
         await once(true);
         backoff = 100;
-        if (deps.metrics) deps.metrics.spoolDepth(await redis.xlen(stream));
+        await checkDeadLetters();
       } catch (e) {
         deps.metrics?.batchFailed();
         log.warn(
@@ -189,4 +219,40 @@ export function createUsageWriter(deps: UsageWriterDeps): UsageWriter {
       }
     },
   };
+}
+
+/**
+ * The entry with every string made storable (NUL and lone surrogates → U+FFFD) and the hashes of
+ * the originals added to `repaired`; undefined when it is not a JSON object at all.
+ */
+function repairEntry(entry: SpooledRow): SpooledRow | undefined {
+  let event: unknown;
+  try {
+    event = JSON.parse(entry.json);
+  } catch {
+    return undefined;
+  }
+  if (typeof event !== "object" || event === null || Array.isArray(event)) return undefined;
+  const repairs: Repairs = {};
+  const fixed = repairValue(event, "", repairs) as Record<string, unknown>;
+  const known = typeof fixed.repaired === "object" && fixed.repaired !== null ? fixed.repaired : {};
+  fixed.repaired = { ...known, ...repairs };
+  return { json: JSON.stringify(fixed), month: entry.month };
+}
+
+function repairValue(v: unknown, path: string, repairs: Repairs): unknown {
+  if (typeof v === "string") {
+    if (isStorable(v)) return v;
+    repairs[path] = originalHash(v);
+    return repairText(v);
+  }
+  if (Array.isArray(v)) return v.map((x, i) => repairValue(x, `${path}[${i}]`, repairs));
+  if (typeof v === "object" && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      out[repairText(k)] = repairValue(x, path ? `${path}.${k}` : k, repairs);
+    }
+    return out;
+  }
+  return v;
 }

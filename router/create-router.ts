@@ -1,10 +1,11 @@
 // Assembles a running router: secrets, Postgres (migrated), Redis, tenants (directory or
 // Kubernetes informer), engine pools, authentication, hooks, metrics and the HTTP server.
 // `loraplex router` calls this; tests call it directly to inject their own Hooks.
-
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import type { Registry } from "prom-client";
 import { createKeyStore } from "../api-keys/api-keys.ts";
 import { loadAdminToken, loadKeySecret } from "../api-keys/secrets.ts";
 import { DEFAULT_SYSTEM_NAMESPACE, poolRefFor } from "../core/cluster-layout.ts";
@@ -13,16 +14,20 @@ import { createPgPool } from "../core/db.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
-import { createKeySpace } from "../core/redis-keys.ts";
+import { createKeySpace, type KeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
 import { sleep } from "../core/sleep.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
+import { unmetered } from "../retrieval/usage.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
 import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore, type TenantStore } from "../tenants/tenant-store.ts";
 import { createAdminRouter } from "./api/admin.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
+import { createFlowControl, type FlowControl } from "./fairness/flow-control.ts";
+import { createFairnessMetrics } from "./fairness/metrics.ts";
+import { DEFAULT_SYNC_MS, startCounterSync } from "./fairness/shared-counters.ts";
 import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
@@ -31,10 +36,12 @@ import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
 import { startMetering } from "./metering/setup.ts";
 import { createRouterMetrics } from "./metrics.ts";
+import { createMetricsServer } from "./metrics-server.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
+import { startVectorStores } from "./vector-stores/setup.ts";
 
 export type HookFactory = (infra: {
   pg: pg.Pool;
@@ -47,6 +54,9 @@ export type RouterOptions = {
   host?: string;
   /** 0 picks a free port; the returned url carries the real one. */
   port?: number;
+  /** Where /metrics listens: its own port, never the tenant-facing one (default 127.0.0.1:9464). */
+  metricsHost?: string;
+  metricsPort?: number;
   /** Local mode: a directory of Tenant YAML documents, reloaded on change. */
   tenantsDir?: string;
   /** Cluster mode: Tenants from an informer and replicas from EndpointSlices. */
@@ -57,8 +67,18 @@ export type RouterOptions = {
   /** Postgres schema for this router's tables (tests run one per suite); default DATABASE_SCHEMA. */
   dbSchema?: string;
   maxBodyBytes?: number;
+  /** How long a request waits for a healthy replica of its pool before a 503 (default 30 s). */
+  replicaWaitMs?: number;
+  /** Longest time a client may take to send a whole request, body included (default 300 s). */
+  requestTimeoutMs?: number;
   upstreamTimeoutMs?: number;
   healthIntervalMs?: number;
+  /** Fair queuing per tenant in front of saturated pools (default on); off = first come, first served. */
+  flowControl?: boolean;
+  /** Each engine's batch limit (vLLM --max-num-seqs); default: learned from the engines' metrics. */
+  batchLimit?: number;
+  /** How often fair-share counters are exchanged with other routers through Redis (default 250). */
+  fairSyncMs?: number;
   /** How often fine-tuned adapters registered by the trainer are re-read (default 2000). */
   fineTunedRefreshMs?: number;
   /**
@@ -72,6 +92,8 @@ export type RouterOptions = {
 
 export type RunningRouter = {
   url: string;
+  /** The metrics listener's base URL (GET /metrics). */
+  metricsUrl: string;
   adminToken: string;
   tenants: TenantStore;
   pools: Pools;
@@ -81,6 +103,8 @@ export type RunningRouter = {
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000;
+export const DEFAULT_METRICS_PORT = 9464;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 
 export async function createRouter(opts: RouterOptions): Promise<RunningRouter> {
   const env = opts.env ?? process.env;
@@ -115,6 +139,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       kube: opts.kube,
       systemNamespace,
       healthIntervalMs: opts.healthIntervalMs,
+      batchLimit: opts.batchLimit,
       redis,
       keys: redisKeys,
       logger,
@@ -144,6 +169,11 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     });
     cleanups.push(() => upstreams.close());
     const metrics = createRouterMetrics(() => pools.replicas());
+    const flow =
+      opts.flowControl === false
+        ? undefined
+        : startFlowControl(pools, redis, redisKeys, metrics.registry, opts, logger);
+    if (flow) cleanups.push(() => flow.close());
     // Metering (limits, caps, usage, audit, usage API, dashboard) runs when a price table is
     // configured (LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES_FILE / LORAPLEX_PRICES).
     const metering =
@@ -155,7 +185,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
             schema,
             registry: metrics.registry,
             tenants: () => tenants.store.list(),
-            authenticate: (header) => auth.authenticate(header),
+            authenticate: (header, source) => auth.authenticate(header, source),
             adminToken,
             config: loadMeteringConfig(env),
           })
@@ -175,56 +205,91 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     const salt = createCacheSalter(saltSecret);
     const knownModels = () => tenants.store.baseModels();
     const deps: RouterDeps = {
-      authenticate: (header) => auth.authenticate(header),
+      authenticate: (header, source) => auth.authenticate(header, source),
       resolveModel: (tenant, model) => resolveModel(tenant, model, knownModels(), fineTuned.table(tenant)),
       listModels: (tenant) => fineTuned.list(tenant),
       prepareBody,
       cacheSalt: (tenant) => salt(tenant.metadata.name),
       poolRefFor: (tenant) => poolRefFor(tenant, systemNamespace),
       pools,
+      flow: flow?.control,
       upstreams,
       hooks,
       metrics,
       logger,
       maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      replicaWaitMs: opts.replicaWaitMs,
     };
 
     let draining = false;
-    const readiness = (): Readiness => {
+    // `everyPool` (GET /readyz?pools=all, for scripts such as make demo): every known pool has a
+    // healthy replica, not just one of them; the plain probe stays per router, not per tenant.
+    const readiness = (everyPool = false): Readiness => {
       const reasons: string[] = [];
       if (draining) reasons.push("shutting down");
       if (!tenants.synced()) reasons.push("tenants not loaded yet");
-      if (!pools.replicas().some((r) => r.healthy)) reasons.push("no healthy engine replica");
+      const replicas = pools.replicas();
+      if (!replicas.some((r) => r.healthy)) reasons.push("no healthy engine replica");
+      if (everyPool) {
+        const healthy = new Set(replicas.filter((r) => r.healthy).map((r) => r.poolRef));
+        for (const ref of new Set(replicas.map((r) => r.poolRef))) {
+          if (!healthy.has(ref)) reasons.push(`no healthy replica in pool ${ref}`);
+        }
+      }
       return { ready: reasons.length === 0, reasons };
     };
     // The files and fine-tuning APIs (tenant key); the trainer runs the jobs they queue.
-    const training = createTrainingApis({ pool: db, cfg, env, authenticate: (h) => auth.authenticate(h) });
+    const training = createTrainingApis({
+      pool: db,
+      cfg,
+      env,
+      authenticate: (h, source) => auth.authenticate(h, source),
+    });
     cleanups.push(() => training.close());
+    // Vector stores (tenant key); this router also runs their ingestion worker (see setup.ts).
+    const retrieval = startVectorStores({
+      pool: db,
+      cfg,
+      schema,
+      router: deps,
+      tenant: (name) => tenants.store.get(name),
+      authenticate: (h) => auth.authenticate(h),
+      meter: metering?.retrieval ?? unmetered,
+      logger,
+      env,
+    });
+    cleanups.push(() => retrieval.close());
     const server = createRouterServer({
       deps,
       readiness,
+      requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       routers: [
         createAdminRouter({ keys, tenants: tenants.store, adminToken, log: logger }),
         ...(metering?.routers ?? []),
         ...training.routers,
+        ...retrieval.routers,
       ],
     });
+    const metricsServer = createMetricsServer({
+      registry: metrics.registry,
+      token: env.LORAPLEX_METRICS_TOKEN || undefined,
+    });
+    const metricsUrl = await listen(
+      metricsServer,
+      opts.metricsPort ?? DEFAULT_METRICS_PORT,
+      opts.metricsHost ?? opts.host ?? "127.0.0.1",
+    );
+    cleanups.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
     let active = 0;
     server.on("request", (_req, res) => {
       active++;
       res.once("close", () => active--);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port ?? 8080, opts.host ?? "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-    const url = `http://${host}:${addr.port}`;
-    logger.info({ url, schema, systemNamespace, mode: opts.kube ? "kube" : "local" }, "router listening");
+    const url = await listen(server, opts.port ?? 8080, opts.host ?? "127.0.0.1");
+    logger.info(
+      { url, metricsUrl, schema, systemNamespace, mode: opts.kube ? "kube" : "local" },
+      "router listening",
+    );
 
     let closing: Promise<void> | undefined;
     const close = (graceMs = 10_000) => {
@@ -241,14 +306,61 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       })();
       return closing;
     };
-    return { url, adminToken, tenants: tenants.store, pools, close };
+    return { url, metricsUrl, adminToken, tenants: tenants.store, pools, close };
   } catch (err) {
     await release();
     throw err;
   }
 }
 
+/** Fair queues, their metrics and the counters shared with other routers through Redis. */
+function startFlowControl(
+  pools: Pools,
+  redis: Redis,
+  keys: KeySpace,
+  registry: Registry,
+  opts: RouterOptions,
+  logger: Logger,
+): { control: FlowControl; close(): Promise<void> } {
+  const holder: { control?: FlowControl } = {};
+  const all = () => holder.control?.pools() ?? [];
+  const control = createFlowControl({
+    replicas: (ref) => pools.poolReplicas(ref),
+    metrics: createFairnessMetrics(registry, all),
+  });
+  holder.control = control;
+  const sync = startCounterSync({
+    redis,
+    // Routers of one installation share counters; test suites (own schema) do not.
+    key: (poolRef) => keys.fairCounters(poolRef),
+    intervalMs: opts.fairSyncMs ?? DEFAULT_SYNC_MS,
+    pools: all,
+    logger,
+  });
+  return {
+    control,
+    async close() {
+      control.close();
+      await sync.stop();
+    },
+  };
+}
+
 export const DEFAULT_TENANTS_DIR = "manifests/samples";
+
+/** Listens and returns the base URL with the real port. */
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const h = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  return `http://${h}:${addr.port}`;
+}
 
 /** Tenants from the Kubernetes API in cluster mode, else from the local directory. */
 async function startTenants(

@@ -8,6 +8,8 @@ import { intFlag } from "../core/flags.ts";
 import {
   createRouter,
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_METRICS_PORT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_TENANTS_DIR,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   type RouterOptions,
@@ -19,6 +21,8 @@ const USAGE = `usage: loraplex router [options]
 
   --host ADDR               listen address (default 127.0.0.1)
   --port N                  listen port (default 8080; 0 picks a free one)
+  --metrics-host ADDR       /metrics listen address (default: --host)
+  --metrics-port N          /metrics on its own port, never the API port (default ${DEFAULT_METRICS_PORT}; 0 picks one)
   --tenants-dir DIR         local mode: Tenant YAML documents, reloaded on change (default ${DEFAULT_TENANTS_DIR})
   --engines SPEC            local mode: "<ns>/<pool>=<engineUrl>|<agentUrl>,...;<ns2>/<pool2>=..."
   --kube                    cluster mode: Tenants and engine EndpointSlices from the Kubernetes API
@@ -26,11 +30,17 @@ const USAGE = `usage: loraplex router [options]
   --system-namespace NS     namespace of shared pools (default ${DEFAULT_SYSTEM_NAMESPACE})
   --db-schema NAME          Postgres schema for the router's tables (env DATABASE_SCHEMA)
   --max-body-bytes N        largest accepted request body (default ${DEFAULT_MAX_BODY_BYTES}); larger → 413
+  --replica-wait-ms N       hold a request this long for a starting/unhealthy pool before a 503 (default 30000)
+  --request-timeout-ms N    time a client has to send a whole request, body included (default ${DEFAULT_REQUEST_TIMEOUT_MS}); → 408
   --upstream-timeout-ms N   engine headers / inter-chunk timeout (default ${DEFAULT_UPSTREAM_TIMEOUT_MS}); → 504
   --health-interval-ms N    engine/agent probe interval (default 2000)
+  --flow-control on|off     fair queuing per tenant when a pool is saturated (default on; off = FCFS)
+  --max-num-seqs N          each engine's batch limit (vLLM --max-num-seqs); default: learned from
+                            the engines' metrics the first time one queues requests
   --shutdown-grace-ms N     how long in-flight requests may finish on SIGTERM (default 10000)
 
 environment: LORAPLEX_KEY_SECRET, LORAPLEX_ADMIN_TOKEN (or LORAPLEX_DEV_SECRETS=1 for local use),
+  LORAPLEX_METRICS_TOKEN (scrapes of /metrics must send it as a bearer token),
   LORAPLEX_CACHE_SALT_SECRET (default: derived from the key secret), LORAPLEX_ENGINE_API_KEY,
   DATABASE_URL, REDIS_URL, LOG_LEVEL; metering (limits, spend caps, usage, audit, dashboard) is on
   when LORAPLEX_METERING_CONFIG, LORAPLEX_PRICES_FILE or LORAPLEX_PRICES gives a price table
@@ -84,6 +94,8 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
     options: {
       host: { type: "string" },
       port: { type: "string" },
+      "metrics-host": { type: "string" },
+      "metrics-port": { type: "string" },
       "tenants-dir": { type: "string" },
       engines: { type: "string" },
       kube: { type: "boolean" },
@@ -92,7 +104,11 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       "db-schema": { type: "string" },
       "max-body-bytes": { type: "string" },
       "upstream-timeout-ms": { type: "string" },
+      "request-timeout-ms": { type: "string" },
+      "replica-wait-ms": { type: "string" },
       "health-interval-ms": { type: "string" },
+      "flow-control": { type: "string" },
+      "max-num-seqs": { type: "string" },
       "shutdown-grace-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -104,6 +120,8 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
     options: {
       host: v.host,
       port: intFlag("--port", v.port, { min: 0, max: 65_535 }),
+      metricsHost: v["metrics-host"],
+      metricsPort: intFlag("--metrics-port", v["metrics-port"], { min: 0, max: 65_535 }),
       tenantsDir: v["tenants-dir"],
       engines: v.engines,
       kube: v.kube ? (kubeconfigPath ? { kubeconfigPath } : { inCluster: true }) : undefined,
@@ -112,8 +130,18 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       maxBodyBytes: intFlag("--max-body-bytes", v["max-body-bytes"], { min: 1 }),
       upstreamTimeoutMs: intFlag("--upstream-timeout-ms", v["upstream-timeout-ms"], { min: 1 }),
       healthIntervalMs: intFlag("--health-interval-ms", v["health-interval-ms"], { min: 10 }),
+      flowControl: onOff(v["flow-control"], "--flow-control"),
+      batchLimit: intFlag("--max-num-seqs", v["max-num-seqs"], { min: 1 }),
+      requestTimeoutMs: intFlag("--request-timeout-ms", v["request-timeout-ms"], { min: 100 }),
+      replicaWaitMs: intFlag("--replica-wait-ms", v["replica-wait-ms"], { min: 0 }),
     },
   };
+}
+
+function onOff(value: string | undefined, flag: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === "on" || value === "off") return value === "on";
+  throw new Error(`${flag} must be on or off, got '${value}'`);
 }
 
 export const routerCommand = {

@@ -1,6 +1,7 @@
 // The router's Prometheus metrics. The `tenant` label is only ever set from the tenant that an
 // API key resolved to (or "none" before that), and `model` only from a resolved model name, so
 // client input can neither forge another tenant's series nor explode label cardinality.
+import { createHash } from "node:crypto";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export const NO_TENANT = "none";
@@ -20,6 +21,20 @@ export type RouterMetrics = {
   adapterLoad(result: "loaded" | "failed", ms: number): void;
   upstreamRetry(reason: string): void;
 };
+
+/**
+ * The `replica` label: a short digest of the engine URL, never the URL itself, so a scrape does
+ * not map the engine network. The router's log line "replicas changed" names the URLs.
+ */
+export function replicaLabel(id: string): string {
+  let label = replicaLabels.get(id);
+  if (label === undefined) {
+    label = `r-${createHash("sha256").update(id).digest("hex").slice(0, 12)}`;
+    replicaLabels.set(id, label);
+  }
+  return label;
+}
+const replicaLabels = new Map<string, string>();
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -88,7 +103,8 @@ export function createRouterMetrics(replicas: () => ReplicaView[]): RouterMetric
     registers: [registry],
     collect() {
       this.reset();
-      for (const r of replicas()) this.set({ pool: r.poolRef, replica: r.id }, r.healthy ? 1 : 0);
+      for (const r of replicas())
+        this.set({ pool: r.poolRef, replica: replicaLabel(r.id) }, r.healthy ? 1 : 0);
     },
   });
   new Gauge({
@@ -98,7 +114,7 @@ export function createRouterMetrics(replicas: () => ReplicaView[]): RouterMetric
     registers: [registry],
     collect() {
       this.reset();
-      for (const r of replicas()) this.set({ pool: r.poolRef, replica: r.id }, r.inFlight);
+      for (const r of replicas()) this.set({ pool: r.poolRef, replica: replicaLabel(r.id) }, r.inFlight);
     },
   });
 

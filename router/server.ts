@@ -1,6 +1,7 @@
 // The router's HTTP server. The hot-path endpoints are dispatched straight from node:http (no
 // framework in the way of every request); everything else (admin API, later usage/dashboard)
-// goes to an express app mounted as the fallback handler.
+// goes to an express app mounted as the fallback handler. /metrics is not here: it has its own
+// listener (metrics-server.ts), never the tenant-facing port.
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
@@ -15,7 +16,9 @@ export type Readiness = { ready: boolean; reasons: string[] };
 
 export type ServerOptions = {
   deps: RouterDeps;
-  readiness(): Readiness;
+  readiness(everyPool?: boolean): Readiness;
+  /** Longest time a client may take to send a whole request, body included. */
+  requestTimeoutMs: number;
   /** Express routers (admin API, usage API, dashboard...) mounted at the root of the fallback app. */
   routers?: Router[];
 };
@@ -26,44 +29,52 @@ const MODEL_PATH = "/v1/models/";
 export function createRouterServer(opts: ServerOptions): Server {
   const { deps } = opts;
   const app = fallbackApp(opts);
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    const receivedAt = performance.now();
-    const requestId = requestIdFor(req.headers["x-request-id"]);
-    // The client sees its own id echoed (or ours when it sent none or a bad one); set once here
-    // so every answer carries it, whichever handler writes it.
-    res.setHeader("x-request-id", requestId.echo);
-    const url = req.url ?? "/";
-    const q = url.indexOf("?");
-    const path = q < 0 ? url : url.slice(0, q);
-    let handled: Promise<void> | undefined;
-    if (req.method === "POST") {
-      if (path === "/v1/chat/completions")
-        handled = handleChatCompletions(deps, req, res, receivedAt, requestId.id);
-      else if (path === "/v1/completions")
-        handled = handleCompletions(deps, req, res, receivedAt, requestId.id);
-      else if (path === "/v1/embeddings")
-        handled = handleEmbeddings(deps, req, res, receivedAt, requestId.id);
-    } else if (req.method === "GET") {
-      if (path === "/v1/models") handled = handleModels(deps, req, res, receivedAt, requestId.id);
-      else if (path.startsWith(MODEL_PATH) && path.length > MODEL_PATH.length) {
-        const id = safeDecode(path.slice(MODEL_PATH.length));
-        handled = handleModels(deps, req, res, receivedAt, requestId.id, id);
-      } else if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
-      else if (path === "/readyz") return readyz(res, opts.readiness());
-      else if (path === "/metrics") handled = metrics(deps, res);
-    }
-    if (handled) {
-      handled.catch((err) => {
-        deps.logger.error({ err, reqId: requestId.id }, "unhandled error on the request path");
-        sendError(res, err);
-      });
-      return;
-    }
-    app(req, res);
-  });
-  // Slow-loris bound for headers; bodies are bounded by size, and streams may run for minutes.
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 0;
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      // How often the request timeouts below are checked (Node's default is every 30 s).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, opts.requestTimeoutMs / 4)),
+    },
+    (req, res) => {
+      const receivedAt = performance.now();
+      const requestId = requestIdFor(req.headers["x-request-id"]);
+      // The client sees its own id echoed (or ours when it sent none or a bad one); set once here
+      // so every answer carries it, whichever handler writes it.
+      res.setHeader("x-request-id", requestId.echo);
+      const url = req.url ?? "/";
+      const q = url.indexOf("?");
+      const path = q < 0 ? url : url.slice(0, q);
+      let handled: Promise<void> | undefined;
+      if (req.method === "POST") {
+        if (path === "/v1/chat/completions")
+          handled = handleChatCompletions(deps, req, res, receivedAt, requestId.id);
+        else if (path === "/v1/completions")
+          handled = handleCompletions(deps, req, res, receivedAt, requestId.id);
+        else if (path === "/v1/embeddings")
+          handled = handleEmbeddings(deps, req, res, receivedAt, requestId.id);
+      } else if (req.method === "GET") {
+        if (path === "/v1/models") handled = handleModels(deps, req, res, receivedAt, requestId.id);
+        else if (path.startsWith(MODEL_PATH) && path.length > MODEL_PATH.length) {
+          const id = safeDecode(path.slice(MODEL_PATH.length));
+          handled = handleModels(deps, req, res, receivedAt, requestId.id, id);
+        } else if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+        else if (path === "/readyz") return readyz(res, opts.readiness(url.endsWith("?pools=all")));
+      }
+      if (handled) {
+        handled.catch((err) => {
+          deps.logger.error({ err, reqId: requestId.id }, "unhandled error on the request path");
+          sendError(res, err);
+        });
+        return;
+      }
+      app(req, res);
+    },
+  );
+  // Slow-loris bounds: headers within 30 s, the whole request (headers and body) within
+  // requestTimeoutMs, else 408 and the connection closes. Only receiving the request is bounded;
+  // a streamed response may run for as long as the engine streams.
+  server.headersTimeout = Math.min(30_000, opts.requestTimeoutMs);
+  server.requestTimeout = opts.requestTimeoutMs;
   return server;
 }
 
@@ -71,6 +82,7 @@ function fallbackApp(opts: ServerOptions): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
+  app.use(refuseNulInUrl);
   for (const router of opts.routers ?? []) app.use(router);
   app.use((req: Request, res: Response) => {
     const known = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"];
@@ -95,6 +107,20 @@ function fallbackApp(opts: ServerOptions): express.Express {
 }
 
 /**
+ * No id, cursor or query value of ours can hold NUL, and PostgreSQL refuses it in text: a URL
+ * carrying one (raw or %00) is the client's 400 before any route sees it.
+ */
+function refuseNulInUrl(req: Request, _res: Response, next: NextFunction): void {
+  const url = req.url;
+  if (url.includes("\0") || /%00/i.test(url)) {
+    throw new ApiError(400, "The URL contains a NUL character (%00), which no id or parameter may hold.", {
+      code: "invalid_request",
+    });
+  }
+  next();
+}
+
+/**
  * A sane client id is echoed back and starts the router's own id, `<client id>-<8 hex>`, which is
  * what logs, engines and hooks see: clients reuse ids, while engines (vLLM refuses a request id
  * that is already running) and metering (leases and reservations are keyed by it) need unique ones.
@@ -113,12 +139,6 @@ function readyz(res: ServerResponse, r: Readiness): void {
     r.ready ? 200 : 503,
     r.ready ? { status: "ready" } : { status: "not ready", reasons: r.reasons },
   );
-}
-
-async function metrics(deps: RouterDeps, res: ServerResponse): Promise<void> {
-  const text = await deps.metrics.registry.metrics();
-  res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
-  res.end(text);
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {

@@ -1,7 +1,7 @@
 // Request bodies of the OpenAI endpoints, checked before anything else looks at them. Known
 // fields are type- and range-checked and a failure is a 400 naming the field the way OpenAI
-// does ('messages[2].content'); unknown fields pass through untouched, as OpenAI and vLLM
-// accept vendor extensions.
+// does ('messages[2].content'). Which fields may be present at all is engine-params.ts's
+// allowlist, checked before these schemas run.
 import { z } from "zod";
 import { invalidRequest } from "../core/errors.ts";
 
@@ -53,6 +53,12 @@ const Sampling = {
   stop: Stop.nullish(),
   user: z.string().max(MAX_USER).nullish(),
   logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
+  top_k: z.int().min(-1).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  repetition_penalty: z.number().gt(0).max(2).nullish(),
+  min_tokens: z.int().min(0).nullish(),
+  ignore_eos: z.boolean().nullish(),
+  cache_salt: z.string().max(256).nullish(),
 };
 
 const streamOptionsNeedStream = (
@@ -78,6 +84,8 @@ export const ChatBody = z
     tools: z.array(z.looseObject({ type: z.string() })).nullish(),
     tool_choice: z.union([z.string(), z.looseObject({ type: z.string() })]).nullish(),
     response_format: z.looseObject({ type: z.string() }).nullish(),
+    parallel_tool_calls: z.boolean().nullish(),
+    reasoning_effort: z.string().max(32).nullish(),
   })
   .superRefine(streamOptionsNeedStream);
 

@@ -120,7 +120,17 @@ export async function startStack(opts: {
     );
     const router = launch(
       "router",
-      ["router", "--port", String(port), "--tenants-dir", tenantsDir, "--engines", engines],
+      [
+        "router",
+        "--port",
+        String(port),
+        "--metrics-port",
+        "0",
+        "--tenants-dir",
+        tenantsDir,
+        "--engines",
+        engines,
+      ],
       {
         LORAPLEX_METERING_CONFIG: meteringConfig,
         LORAPLEX_DEV_SECRETS: "1",
@@ -130,7 +140,8 @@ export async function startStack(opts: {
       },
     );
     procs.push(router);
-    await waitUp(router, `${routerUrl}/readyz`);
+    // Every pool (shared and each dedicated one) has a healthy replica before the walk-through.
+    await waitUp(router, `${routerUrl}/readyz?pools=all`);
     if (opts.trainer) {
       const trainerPort = await freePort();
       const venv = relative(ROOT, DEFAULT_TRAINER_PYTHON);

@@ -5,6 +5,7 @@
 // BullMQ job id is the fine-tune id, so dispatching twice can never run one fine-tune twice.
 import { Queue } from "bullmq";
 import type pg from "pg";
+import { bullConnection } from "../core/redis.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { planDispatch, tierWeight } from "./fairness.ts";
 
@@ -113,17 +114,4 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   };
 }
 
-/** BullMQ's connection options from a redis:// URL. */
-export function bullConnection(url: string) {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
-    tls: u.protocol === "rediss:" ? {} : undefined,
-    // BullMQ's blocking commands must wait as long as they need.
-    maxRetriesPerRequest: null,
-  };
-}
+export { bullConnection };

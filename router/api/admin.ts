@@ -14,13 +14,14 @@ import type { KeyStore } from "../../api-keys/api-keys.ts";
 import { adminTokenMatcher } from "../../api-keys/secrets.ts";
 import { ApiError, invalidAdminToken, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { isStorable } from "../../core/safe-text.ts";
 import { TenantName } from "../../core/tenant.ts";
 import type { TenantStore } from "../../tenants/tenant-store.ts";
 import { bearerToken } from "../auth/authenticate.ts";
 
 const CreateKey = z.strictObject({
   tenant: z.string().min(1).max(64),
-  name: z.string().max(200).nullish(),
+  name: z.string().max(200).refine(isStorable, "must be valid Unicode without NUL").nullish(),
 });
 
 export type AdminDeps = {

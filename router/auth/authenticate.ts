@@ -8,6 +8,7 @@ import type { Logger } from "../../core/log.ts";
 import { createKeySpace } from "../../core/redis-keys.ts";
 import type { Authenticated } from "../../core/request-context.ts";
 import type { TenantStore } from "../../tenants/tenant-store.ts";
+import { createFailedAuthLimit } from "./failed-auth-limit.ts";
 
 const LAST_USED_FLUSH_MS = 60_000;
 
@@ -20,11 +21,14 @@ export type AuthenticatorDeps = {
   channel?: string;
   positiveTtlMs?: number;
   negativeTtlMs?: number;
+  /** Failed authentications per source address and window before lookups are refused. */
+  failedAuth?: { limit?: number; windowMs?: number };
   log?: Logger;
 };
 
 export type Authenticator = {
-  authenticate(authorizationHeader: string | undefined): Promise<Authenticated>;
+  /** `source`: the peer address, for the failed-authentication limit (failed-auth-limit.ts). */
+  authenticate(authorizationHeader: string | undefined, source?: string): Promise<Authenticated>;
   /** Resolves once revocations from other replicas are being received. */
   ready: Promise<void>;
   cache: KeyCache;
@@ -41,6 +45,12 @@ const missingKey = () =>
 // One message for malformed, unknown, revoked and orphaned keys: the answer must not tell an
 // attacker which of these it was.
 const invalidKey = () => new ApiError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
+const tooManyFailures = () =>
+  new ApiError(
+    429,
+    "Too many failed authentications from this address; wait a few seconds before trying another key.",
+    { code: "too_many_failed_authentications", headers: { "retry-after": "10", connection: "close" } },
+  );
 const unavailable = () =>
   new ApiError(503, "Authentication is temporarily unavailable; retry shortly.", {
     code: "auth_unavailable",
@@ -64,6 +74,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     negativeTtlMs: deps.negativeTtlMs,
     log: deps.log,
   });
+  const failures = createFailedAuthLimit(deps.failedAuth);
   // last_used_at is written in batches, never on the request path.
   let used = new Set<string>();
   const flush = async () => {
@@ -78,12 +89,13 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   timer.unref();
 
   return {
-    async authenticate(header) {
+    async authenticate(header, source) {
       if (header === undefined || header === "") throw missingKey();
       const token = bearerToken(header);
       // Only the tenant-key shape is ever looked up, so the admin token (which may not take that
       // shape, see loadAdminToken) can never authenticate here.
       if (token === undefined || !looksLikeTenantKey(token)) throw invalidKey();
+      if (source !== undefined && failures.exhausted(source) && !cache.cached(token)) throw tooManyFailures();
       let resolved = cache.get(token);
       if (resolved instanceof Promise) {
         try {
@@ -93,9 +105,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
           throw unavailable();
         }
       }
-      if (resolved === null) throw invalidKey();
-      const tenant = deps.tenants.get(resolved.tenant);
-      if (tenant === undefined) throw invalidKey();
+      const tenant = resolved === null ? undefined : deps.tenants.get(resolved.tenant);
+      if (resolved === null || tenant === undefined) {
+        if (source !== undefined) failures.failed(source);
+        throw invalidKey();
+      }
       used.add(resolved.keyId);
       return { tenant, keyId: resolved.keyId };
     },

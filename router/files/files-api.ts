@@ -5,21 +5,28 @@ import type { IncomingMessage } from "node:http";
 import express, { type Request, type Response, type Router } from "express";
 import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import { clientClosed } from "../handlers/body.ts";
 import type { FilesStore } from "./files-store.ts";
 import { validateChatJsonl } from "./jsonl-validate.ts";
 
 const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
 // Room for the multipart envelope (boundaries, part headers, the purpose field).
 const ENVELOPE_BYTES = 64 * 1024;
-const PURPOSES = ["fine-tune"];
+// fine-tune: chat JSONL for fine-tuning (validated on upload); assistants: any file meant for
+// vector stores (its text is extracted and checked when it is attached, retrieval/extract.ts).
+const PURPOSES = ["fine-tune", "assistants"];
 
 export type Caller = { tenant: Tenant; keyId: string };
 
 export type FilesApiDeps = {
   store: FilesStore;
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   maxFileBytes?: number;
+  /** Uploads one tenant may have in progress on this router at once; more is a 429 (default 2). */
+  maxConcurrentUploads?: number;
 };
+
+const DEFAULT_MAX_CONCURRENT_UPLOADS = 2;
 
 type Route = (caller: Caller, req: Request, res: Response) => Promise<void>;
 
@@ -27,18 +34,26 @@ type Route = (caller: Caller, req: Request, res: Response) => Promise<void>;
 export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler: Route) {
   return async (req: Request, res: Response) => {
     try {
-      await handler(await authenticate(req.headers.authorization), req, res);
+      await handler(await authenticate(req.headers.authorization, req.socket.remoteAddress), req, res);
     } catch (err) {
-      sendError(res, err);
+      // A client that went away mid-upload is its own doing (499), not the router's 500.
+      const gone = !(err instanceof ApiError) && (req.readableAborted || req.socket.destroyed);
+      sendError(res, gone ? clientClosed() : err);
     }
   };
 }
 
 const fileNotFound = (id: string, param = "file_id") =>
-  new ApiError(404, `No such File object: ${id}`, { code: "file_not_found", param });
+  new ApiError(404, `No such File object: ${id.slice(0, 100)}`, { code: "file_not_found", param });
+
+/** The shape of every id newFileId() makes; anything else cannot exist and never reaches a query. */
+const FILE_ID = /^file-[0-9a-f]{24}$/;
 
 export function createFilesApi(deps: FilesApiDeps): Router {
   const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const maxUploads = deps.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS;
+  // Uploads in progress per tenant: each holds up to maxFileBytes of memory until it is stored.
+  const uploading = new Map<string, number>();
   const r = express.Router();
   const route = (h: Route) => tenantRoute(deps.authenticate, h);
   const tenantOf = (c: Caller) => c.tenant.metadata.name;
@@ -46,21 +61,45 @@ export function createFilesApi(deps: FilesApiDeps): Router {
   r.post(
     "/v1/files",
     route(async (caller, req, res) => {
-      const { file, purpose } = await readUpload(req, maxBytes);
-      const content = Buffer.from(await file.arrayBuffer());
-      const report = validateChatJsonl(content.toString("utf8"));
-      if (report.errors.length > 0) {
-        throw new ApiError(400, `Invalid file format for fine-tuning: ${report.errors.join("; ")}`, {
-          code: "invalid_file_format",
-          param: "file",
-        });
+      const tenant = tenantOf(caller);
+      const active = uploading.get(tenant) ?? 0;
+      if (active >= maxUploads) {
+        req.resume();
+        throw new ApiError(
+          429,
+          `This tenant already has ${active} uploads in progress; wait for one to finish.`,
+          {
+            code: "too_many_uploads",
+            headers: { "retry-after": "5" },
+          },
+        );
       }
-      const filename = file.name && file.name !== "blob" ? file.name : "upload.jsonl";
-      res.json(
-        await deps.store.create(tenantOf(caller), { filename: filename.slice(0, 255), purpose, content }),
-      );
+      uploading.set(tenant, active + 1);
+      try {
+        await upload(caller, req, res);
+      } finally {
+        const left = (uploading.get(tenant) ?? 1) - 1;
+        if (left > 0) uploading.set(tenant, left);
+        else uploading.delete(tenant);
+      }
     }),
   );
+  const upload: Route = async (caller, req, res) => {
+    const { file, purpose } = await readUpload(req, maxBytes);
+    const content = Buffer.from(await file.arrayBuffer());
+    const report = purpose === "fine-tune" ? validateChatJsonl(content.toString("utf8")) : { errors: [] };
+    if (report.errors.length > 0) {
+      throw new ApiError(400, `Invalid file format for fine-tuning: ${report.errors.join("; ")}`, {
+        code: "invalid_file_format",
+        param: "file",
+      });
+    }
+    const fallbackName = purpose === "fine-tune" ? "upload.jsonl" : "upload.txt";
+    const filename = (file.name && file.name !== "blob" ? file.name : fallbackName).replaceAll("\u0000", "");
+    res.json(
+      await deps.store.create(tenantOf(caller), { filename: filename.slice(0, 255), purpose, content }),
+    );
+  };
 
   r.get(
     "/v1/files",
@@ -70,7 +109,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
       const order = q.order === undefined ? "desc" : q.order;
       if (order !== "asc" && order !== "desc") throw invalidRequest("order must be 'asc' or 'desc'", "order");
       const purpose = q.purpose === undefined ? undefined : String(q.purpose);
-      const after = q.after === undefined ? undefined : String(q.after);
+      const after = idParam(q.after, "after", FILE_ID);
       const page = await deps.store.list(tenantOf(caller), { purpose, limit, after, order });
       res.json({
         object: "list",
@@ -86,7 +125,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
     "/v1/files/:id",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      const f = await deps.store.get(tenantOf(caller), id);
+      const f = FILE_ID.test(id) ? await deps.store.get(tenantOf(caller), id) : undefined;
       if (!f) throw fileNotFound(id);
       res.json(f);
     }),
@@ -96,7 +135,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
     "/v1/files/:id/content",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      const body = await deps.store.content(tenantOf(caller), id);
+      const body = FILE_ID.test(id) ? await deps.store.content(tenantOf(caller), id) : undefined;
       if (!body) throw fileNotFound(id);
       res.type("application/octet-stream").send(body);
     }),
@@ -106,11 +145,19 @@ export function createFilesApi(deps: FilesApiDeps): Router {
     "/v1/files/:id",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      if (!(await deps.store.remove(tenantOf(caller), id))) throw fileNotFound(id);
+      if (!FILE_ID.test(id) || !(await deps.store.remove(tenantOf(caller), id))) throw fileNotFound(id);
       res.json({ id, object: "file", deleted: true });
     }),
   );
   return r;
+}
+
+/** An optional id parameter (a page cursor): absent, or exactly the shape our ids have. */
+export function idParam(v: unknown, name: string, shape: RegExp): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !shape.test(v))
+    throw invalidRequest(`'${name}' must be an id this API returned.`, name);
+  return v;
 }
 
 export function intParam(v: unknown, name: string, min: number, max: number, dflt: number): number {

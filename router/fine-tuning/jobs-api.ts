@@ -5,7 +5,7 @@
 import express, { type Router } from "express";
 import { ApiError } from "../../core/errors.ts";
 import { ACTIVE_STATUSES, type JobsStore } from "../../fine-tuning/jobs-store.ts";
-import { type Caller, intParam, tenantRoute } from "../files/files-api.ts";
+import { type Caller, idParam, intParam, tenantRoute } from "../files/files-api.ts";
 import type { FilesStore } from "../files/files-store.ts";
 import { parseJobRequest } from "./validate-job.ts";
 
@@ -15,12 +15,16 @@ const DEFAULT_MAX_ACTIVE_JOBS = 500;
 export type JobsApiDeps = {
   jobs: JobsStore;
   files: Pick<FilesStore, "get">;
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   maxActiveJobsPerTenant?: number;
 };
 
+/** Ids the jobs store makes (fine-tuning/jobs-store.ts); nothing else can exist. */
+const JOB_ID = /^ftjob-[0-9a-f]{24}$/;
+const CHILD_ID = /^[A-Za-z0-9_-]{1,100}$/;
+
 const jobNotFound = (id: string) =>
-  new ApiError(404, `Fine-tuning job ${id} not found.`, {
+  new ApiError(404, `Fine-tuning job ${id.slice(0, 100)} not found.`, {
     code: "fine_tuning_job_not_found",
     param: "fine_tuning_job_id",
   });
@@ -29,9 +33,9 @@ export function createJobsApi(deps: JobsApiDeps): Router {
   const r = express.Router();
   const route = (h: Parameters<typeof tenantRoute>[1]) => tenantRoute(deps.authenticate, h);
   const maxActive = deps.maxActiveJobsPerTenant ?? DEFAULT_MAX_ACTIVE_JOBS;
-  const page = (q: Record<string, unknown>) => ({
+  const page = (q: Record<string, unknown>, after: RegExp) => ({
     limit: intParam(q.limit, "limit", 1, 100, 20),
-    after: q.after === undefined ? undefined : String(q.after),
+    after: idParam(q.after, "after", after),
   });
 
   r.post(
@@ -77,7 +81,10 @@ export function createJobsApi(deps: JobsApiDeps): Router {
     "/v1/fine_tuning/jobs",
     route(async (caller, req, res) => {
       res.json(
-        await deps.jobs.listJobs(caller.tenant.metadata.name, page(req.query as Record<string, unknown>)),
+        await deps.jobs.listJobs(
+          caller.tenant.metadata.name,
+          page(req.query as Record<string, unknown>, JOB_ID),
+        ),
       );
     }),
   );
@@ -86,7 +93,7 @@ export function createJobsApi(deps: JobsApiDeps): Router {
     "/v1/fine_tuning/jobs/:id",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      const job = await deps.jobs.getJob(caller.tenant.metadata.name, id);
+      const job = JOB_ID.test(id) ? await deps.jobs.getJob(caller.tenant.metadata.name, id) : undefined;
       if (!job) throw jobNotFound(id);
       res.json(job);
     }),
@@ -96,7 +103,7 @@ export function createJobsApi(deps: JobsApiDeps): Router {
     "/v1/fine_tuning/jobs/:id/cancel",
     route(async (caller, req, res) => {
       const id = String(req.params.id);
-      const out = await deps.jobs.cancelJob(caller.tenant.metadata.name, id);
+      const out = JOB_ID.test(id) ? await deps.jobs.cancelJob(caller.tenant.metadata.name, id) : undefined;
       if (out === undefined) throw jobNotFound(id);
       if (out === "finished") {
         throw new ApiError(400, `Job ${id} has already finished and cannot be cancelled.`, {
@@ -116,7 +123,8 @@ export function createJobsApi(deps: JobsApiDeps): Router {
       `/v1/fine_tuning/jobs/:id/${path}`,
       route(async (caller, req, res) => {
         const id = String(req.params.id);
-        const out = await list(caller.tenant.metadata.name, id, page(req.query as Record<string, unknown>));
+        const q = page(req.query as Record<string, unknown>, CHILD_ID);
+        const out = JOB_ID.test(id) ? await list(caller.tenant.metadata.name, id, q) : undefined;
         if (!out) throw jobNotFound(id);
         res.json(out);
       }),

@@ -1,6 +1,7 @@
 // The files and fine-tuning APIs as the express routers createRouter mounts. Limits from the
 // environment: LORAPLEX_MAX_FILE_BYTES (largest upload, default 32 MiB) and
-// LORAPLEX_MAX_ACTIVE_FINE_TUNES (unfinished jobs per tenant before a 429, default 500).
+// LORAPLEX_MAX_ACTIVE_FINE_TUNES (unfinished jobs per tenant before a 429, default 500) and
+// LORAPLEX_MAX_CONCURRENT_UPLOADS (uploads in progress per tenant and router, default 2).
 import type pg from "pg";
 import type { ServiceConfig } from "../../core/config.ts";
 import { createS3Client } from "../../core/s3.ts";
@@ -12,7 +13,7 @@ import { createJobsApi } from "./jobs-api.ts";
 export function createTrainingApis(deps: {
   pool: pg.Pool;
   cfg: ServiceConfig;
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   env?: NodeJS.ProcessEnv;
 }) {
   const env = deps.env ?? process.env;
@@ -25,6 +26,7 @@ export function createTrainingApis(deps: {
         store: files,
         authenticate: deps.authenticate,
         maxFileBytes: positiveInt(env, "LORAPLEX_MAX_FILE_BYTES"),
+        maxConcurrentUploads: positiveInt(env, "LORAPLEX_MAX_CONCURRENT_UPLOADS"),
       }),
       createJobsApi({
         jobs,

@@ -56,20 +56,28 @@ export function parseJobRequest(tenant: Tenant, body: unknown): NewJob {
     }
     seed = b.seed;
   }
-  const method = b.method as
-    | { type?: unknown; supervised?: { hyperparameters?: unknown } }
-    | undefined
-    | null;
+  const method = b.method;
+  let supervised: unknown;
   if (method !== undefined && method !== null) {
-    if (typeof method !== "object" || method.type !== "supervised") {
+    if (typeof method !== "object" || Array.isArray(method) || own(method, "type") !== "supervised") {
       throw invalidRequest("Only method.type 'supervised' is supported.", "method");
     }
+    const sup = own(method, "supervised");
+    if (sup !== undefined && sup !== null) {
+      if (typeof sup !== "object" || Array.isArray(sup)) {
+        throw invalidRequest("method.supervised must be an object.", "method.supervised");
+      }
+      supervised = own(sup, "hyperparameters");
+    }
   }
-  const given = { ...asObject(method?.supervised?.hyperparameters), ...asObject(b.hyperparameters) };
+  const given = { ...asObject(supervised), ...asObject(b.hyperparameters) };
   const hyperparameters = { ...DEFAULTS };
   for (const [name, value] of Object.entries(given)) {
-    if (!(name in RANGES))
-      throw invalidRequest(`Unknown hyperparameter '${name}'.`, `hyperparameters.${name}`);
+    // Own keys only: 'constructor' or '__proto__' are names on every object, not hyperparameters.
+    if (!Object.hasOwn(RANGES, name)) {
+      const shown = name.slice(0, 64);
+      throw invalidRequest(`Unknown hyperparameter '${shown}'.`, `hyperparameters.${shown}`);
+    }
     if (value === "auto" || value === undefined || value === null) continue;
     const key = name as keyof Hyperparameters;
     const [min, max, integer] = RANGES[key];
@@ -105,6 +113,11 @@ function fileId(v: unknown, param: string, required: boolean): string | null {
   if (typeof v !== "string" || !FILE_ID.test(v))
     throw invalidRequest(`${param} must be a file id like 'file-...'.`, param);
   return v;
+}
+
+/** A property the client's JSON really has, never one inherited from Object.prototype. */
+function own(o: object, key: string): unknown {
+  return Object.hasOwn(o, key) ? (o as Record<string, unknown>)[key] : undefined;
 }
 
 function asObject(v: unknown): Record<string, unknown> {

@@ -2,6 +2,7 @@
 // what the relay must do with the answer. Its own file so proxy.ts and relay.ts share it
 // without importing each other.
 import type { RequestContext } from "../../core/request-context.ts";
+import type { Lane } from "../fairness/flow-control.ts";
 
 export type ForwardJob = {
   ctx: RequestContext;
@@ -17,4 +18,8 @@ export type ForwardJob = {
   headers: Record<string, string>;
   /** Collect the completion text for the hooks (audit); otherwise the text is never looked at. */
   collectText: boolean;
+  /** Set by flow control: the fair-share lane the request's tokens are charged to. */
+  fair?: Lane;
+  /** Output tokens already charged to `fair` while streaming. */
+  outputCharged?: number;
 };

@@ -7,6 +7,8 @@ import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import { ApiError, sendError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/request-context.ts";
+import { sleep } from "../../core/sleep.ts";
+import type { FlowControl, Lane } from "../fairness/flow-control.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
 import type { Replica } from "../scheduling/replica-state.ts";
@@ -14,25 +16,62 @@ import type { ForwardJob } from "./job.ts";
 import { type Clock, overheadHeader, type Relayed, relayJson, relayStream, upstreamError } from "./relay.ts";
 import type { Upstreams } from "./upstreams.ts";
 
-export type ForwardDeps = { pools: Pools; upstreams: Upstreams; metrics: RouterMetrics };
+export type ForwardDeps = {
+  pools: Pools;
+  upstreams: Upstreams;
+  metrics: RouterMetrics;
+  flow?: FlowControl;
+  /**
+   * How long a request waits for a healthy replica when its pool has none right now (replicas
+   * starting, or briefly failing a probe) before the 503. Default 30 s; 0 answers at once.
+   */
+  replicaWaitMs?: number;
+};
+
+const DEFAULT_REPLICA_WAIT_MS = 30_000;
+const REPLICA_POLL_MS = 100;
 
 /** `text`: the completion text, when the job asked for it and the engine answered. */
 export type Forwarded = { outcome: Outcome; overheadMs: number; text?: string };
 
+/**
+ * A pool with no healthy replica is usually a pool whose replicas are starting (or failed one
+ * probe): the request is held, polling the synchronous pick, until one is healthy, the client
+ * leaves or replicaWaitMs passes.
+ */
+async function waitForReplica(
+  deps: ForwardDeps,
+  job: ForwardJob,
+  signal: AbortSignal,
+): Promise<Replica | undefined> {
+  const deadline = performance.now() + (deps.replicaWaitMs ?? DEFAULT_REPLICA_WAIT_MS);
+  while (performance.now() < deadline && !signal.aborted) {
+    await sleep(REPLICA_POLL_MS, signal);
+    const replica = deps.pools.pick(job.poolRef, job.ctx.model.adapter?.loraName);
+    if (replica) return replica;
+  }
+  return undefined;
+}
+
 export async function forward(deps: ForwardDeps, job: ForwardJob, res: ServerResponse): Promise<Forwarded> {
   const { ctx } = job;
-  const clock: Clock = { upstreamMs: 0 };
+  const clock: Clock = { upstreamMs: 0, queuedMs: 0 };
   const abort = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
   };
   res.once("close", onClose);
   let replica: Replica | undefined;
-  const finish = ({ text, ...o }: Relayed): Forwarded => ({
-    outcome: { ...o, replica: replica?.id, durationMs: performance.now() - ctx.receivedAt },
-    overheadMs: performance.now() - ctx.receivedAt - clock.upstreamMs,
-    text,
-  });
+  const finish = ({ text, ...o }: Relayed): Forwarded => {
+    const outcome: Outcome = { ...o, replica: replica?.id, durationMs: performance.now() - ctx.receivedAt };
+    if (clock.queuedMs > 0) outcome.queueMs = clock.queuedMs;
+    if (job.fair !== undefined) deps.flow?.release(job.fair, ctx, outcome, job.outputCharged ?? 0);
+    return {
+      outcome,
+      overheadMs: performance.now() - ctx.receivedAt - clock.upstreamMs - clock.queuedMs,
+      text,
+    };
+  };
   const fail = (err: unknown, status: Outcome["status"]): Forwarded => {
     if (abort.signal.aborted) return finish(disconnected());
     const e = err instanceof ApiError ? err : upstreamError(502, "The engine replica failed.");
@@ -43,11 +82,34 @@ export async function forward(deps: ForwardDeps, job: ForwardJob, res: ServerRes
   try {
     // The client may have left while the request was being admitted.
     if (res.destroyed) return finish(disconnected());
+    if (deps.flow !== undefined) {
+      // Saturated pool: wait for a fair turn (or a 429). Otherwise this is synchronous.
+      let turn: Lane | Promise<Lane | undefined> | undefined;
+      const t = performance.now();
+      try {
+        turn = deps.flow.enter(job.poolRef, ctx, res);
+        if (turn instanceof Promise) {
+          turn = await turn;
+          clock.queuedMs = performance.now() - t;
+        }
+      } catch (err) {
+        clock.queuedMs = performance.now() - t;
+        return fail(err, "rejected");
+      }
+      if (turn === undefined) return finish(disconnected());
+      job.fair = turn;
+    }
     let exclude: Set<string> | undefined;
     let firstFailure: unknown;
     for (let attempt = 0; ; attempt++) {
       const last = attempt > 0;
       replica = deps.pools.pick(job.poolRef, ctx.model.adapter?.loraName, exclude);
+      if (!replica && !last) {
+        const t = performance.now();
+        replica = await waitForReplica(deps, job, abort.signal);
+        clock.upstreamMs += performance.now() - t;
+        if (abort.signal.aborted) return finish(disconnected());
+      }
       if (!replica) {
         // With no second replica to try, the client learns why the first one failed.
         if (last) return fail(firstFailure, "upstream_error");

@@ -11,11 +11,12 @@ import { createSseRewriter } from "./sse.ts";
 
 export type Relayed = Omit<Outcome, "durationMs" | "replica"> & { text?: string };
 
-/** Milliseconds spent waiting on engines and agents, which the overhead figure excludes. */
-export type Clock = { upstreamMs: number };
+/** Milliseconds spent waiting on engines and agents, and in the fair queue: the overhead figure excludes both. */
+export type Clock = { upstreamMs: number; queuedMs: number };
 
 export function overheadHeader(ctx: RequestContext, clock: Clock): Record<string, string> {
-  return { "x-loraplex-overhead-ms": (performance.now() - ctx.receivedAt - clock.upstreamMs).toFixed(3) };
+  const ms = performance.now() - ctx.receivedAt - clock.upstreamMs - clock.queuedMs;
+  return { "x-loraplex-overhead-ms": ms.toFixed(3) };
 }
 
 export function upstreamError(status: 502 | 504, message: string): ApiError {
@@ -93,9 +94,19 @@ export async function relayStream(
     ttftMs: sse.stats.firstTokenAt === undefined ? undefined : sse.stats.firstTokenAt - ctx.receivedAt,
   });
   let failure: { status: "upstream_error" | "timeout"; httpStatus: number; reason: string } | undefined;
+  const fair = job.fair;
   try {
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
       const out = sse.push(chunk);
+      // Output is charged to the fair-share counter as it streams, not only at the end.
+      if (fair !== undefined) {
+        const streamed = sse.stats.choiceEvents;
+        const charged = job.outputCharged ?? 0;
+        if (streamed > charged) {
+          fair.chargeOutput(streamed - charged);
+          job.outputCharged = streamed;
+        }
+      }
       if (out.length > 0 && !res.write(out)) await once(res, "drain", { signal });
     }
     const tail = sse.end();

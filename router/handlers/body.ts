@@ -3,6 +3,10 @@
 import type { IncomingMessage } from "node:http";
 import { ApiError, invalidRequest } from "../../core/errors.ts";
 
+/** nginx's 499: the client closed the connection before the request was read. */
+export const clientClosed = () =>
+  new ApiError(499, "The client closed the connection during the upload.", { code: "client_closed_request" });
+
 function tooLarge(limit: number): ApiError {
   return new ApiError(413, `Request body is larger than the limit of ${limit} bytes.`, {
     code: "request_too_large",
@@ -33,12 +37,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
-    const onError = (err: Error) => {
+    // A client that goes away mid-upload ('aborted' error, or a close without one) is the client's
+    // doing: a 499, logged without a stack, never a 500.
+    const onError = () => {
       cleanup();
-      reject(err);
+      reject(clientClosed());
     };
-    // A client that goes away mid-upload may close without an error event.
-    const onClose = () => onError(new Error("client closed the connection during the upload"));
+    const onClose = onError;
     const cleanup = () => {
       req.off("data", onData);
       req.off("end", onEnd);

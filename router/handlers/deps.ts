@@ -4,6 +4,7 @@
 import type { Logger } from "../../core/log.ts";
 import type { Authenticated, Hooks, ResolvedModel } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import type { FlowControl } from "../fairness/flow-control.ts";
 import type { Upstreams } from "../forward/upstreams.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Pools } from "../scheduling/pools.ts";
@@ -11,7 +12,8 @@ import type { PreparedBody } from "./prepare-body.ts";
 
 export type RouterDeps = {
   /** Resolves `Authorization` to a tenant or throws ApiError 401. */
-  authenticate(authorization: string | undefined): Promise<Authenticated> | Authenticated;
+  /** `source`: the client's address, for the failed-authentication limit. */
+  authenticate(authorization: string | undefined, source?: string): Promise<Authenticated> | Authenticated;
   /** Resolves a client model name inside the tenant or throws ApiError 403/404. */
   resolveModel(tenant: Tenant, model: string): ResolvedModel;
   /** The OpenAI model list the tenant may see. */
@@ -26,9 +28,13 @@ export type RouterDeps = {
   cacheSalt(tenant: Tenant): string;
   poolRefFor(tenant: Tenant): string;
   pools: Pools;
+  /** Fair queuing in front of saturated pools; undefined = first come, first served. */
+  flow?: FlowControl;
   upstreams: Upstreams;
   hooks: Hooks;
   metrics: RouterMetrics;
   logger: Logger;
   maxBodyBytes: number;
+  /** How long a request is held while its pool has no healthy replica (forward/proxy.ts). */
+  replicaWaitMs?: number;
 };

@@ -36,7 +36,7 @@ export async function handleInference(
   let outcome: Outcome;
   let overheadMs: number;
   try {
-    auth = await deps.authenticate(req.headers.authorization);
+    auth = await deps.authenticate(req.headers.authorization, req.socket.remoteAddress);
     tenant = auth.tenant.metadata.name;
     const raw = await readBody(req, deps.maxBodyBytes);
     const parsed = parseJsonObject(raw);
@@ -115,7 +115,7 @@ export async function handleInference(
     if (!(err instanceof ApiError)) deps.logger.error({ err, reqId: requestId, tenant }, "request failed");
     const reason = err instanceof Error ? err.message : String(err);
     outcome = {
-      status: "rejected",
+      status: status === 499 ? "client_disconnect" : "rejected",
       httpStatus: status,
       promptTokens: 0,
       completionTokens: 0,

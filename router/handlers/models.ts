@@ -16,7 +16,7 @@ export async function handleModels(
   let tenant = NO_TENANT;
   let status = 200;
   try {
-    const auth = await deps.authenticate(req.headers.authorization);
+    const auth = await deps.authenticate(req.headers.authorization, req.socket.remoteAddress);
     tenant = auth.tenant.metadata.name;
     const list = deps.listModels(auth.tenant);
     let payload: unknown = list;

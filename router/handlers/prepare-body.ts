@@ -1,8 +1,10 @@
 // Validation (400 naming the field) and tenant policy for each inference endpoint, in the order
-// the request path needs them: the body must be well-formed before the policy rewrites it.
+// the request path needs them: only allowed fields (engine-params.ts), well-formed, before the
+// policy rewrites the body.
 
 import type { Endpoint } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import { allowEngineParams } from "../engine-params.ts";
 import {
   applyChatPolicy,
   applyCompletionPolicy,
@@ -28,6 +30,7 @@ export type PreparedBody = {
 };
 
 export function prepareBody(endpoint: Endpoint, tenant: Tenant, body: Record<string, unknown>): PreparedBody {
+  allowEngineParams(endpoint, body);
   switch (endpoint) {
     case "chat.completions": {
       const r = applyChatPolicy(tenant, validateChatBody(body));

@@ -11,8 +11,10 @@ export type Caller = { tenant: Tenant; keyId: string };
 
 export type UsageApiDeps = {
   pool: pg.Pool;
+  /** USD per GB-day of vector store storage (price table `retrieval.perGbDay`); 0 or absent: free. */
+  storagePerGbDay?: number;
   /** The router's authenticator: the Authorization header → the caller, or an ApiError (401). */
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
 };
 
 export type Handler = (caller: Caller, q: Query, res: Response) => Promise<void>;
@@ -21,7 +23,7 @@ export type Handler = (caller: Caller, q: Query, res: Response) => Promise<void>
 export function route(deps: UsageApiDeps, handler: Handler) {
   return async (req: Request, res: Response) => {
     try {
-      const caller = await deps.authenticate(req.headers.authorization);
+      const caller = await deps.authenticate(req.headers.authorization, req.socket.remoteAddress);
       await handler(caller, req.query as Query, res);
     } catch (err) {
       if (!(err instanceof ApiError) && (err as { code?: string }).code === "57014") {

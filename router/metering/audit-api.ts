@@ -78,6 +78,18 @@ async function readBatch(
 
 const cursorOf = (row: AuditRow) => encodeCursor("audit", { t: row.ts_exact, i: row.id });
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const TS_EXACT = /^(\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/**
+ * Exactly the ts_exact shape, of a real instant: JavaScript reads '2024-02-30' as 1 March, while
+ * PostgreSQL refuses it, so the date must survive a round trip through Date unchanged.
+ */
+function exactTime(t: string): boolean {
+  const m = TS_EXACT.exec(t);
+  if (!m || Number(m[1]) < 1970) return false;
+  const d = new Date(`${t.slice(0, 23)}Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 19) === t.slice(0, 19);
+}
 
 function listRoute(deps: UsageApiDeps): Handler {
   return async (caller, q, res) => {
@@ -86,12 +98,7 @@ function listRoute(deps: UsageApiDeps): Handler {
     const c = decodeCursor(q, "cursor", "audit");
     let after: After;
     if (c) {
-      if (
-        typeof c.t !== "string" ||
-        Number.isNaN(Date.parse(c.t)) ||
-        typeof c.i !== "string" ||
-        !UUID.test(c.i)
-      ) {
+      if (typeof c.t !== "string" || !exactTime(c.t) || typeof c.i !== "string" || !UUID.test(c.i)) {
         throw invalidRequest("'cursor' is not a cursor this endpoint returned.", "cursor");
       }
       after = { ts: c.t, id: c.i };

@@ -16,6 +16,7 @@ import { createMeteringMetrics } from "../../metering/metrics.ts";
 import { createSpool } from "../../metering/spool.ts";
 import { createUsageStore } from "../../metering/usage-store.ts";
 import { createUsageWriter } from "../../metering/usage-writer.ts";
+import { createRetrievalMeter, type RetrievalMeter } from "../../retrieval/usage.ts";
 import { createAdminCostsRouter } from "./admin-costs.ts";
 import type { Caller } from "./api-route.ts";
 import { createDashboardRouter } from "./dashboard/routes.ts";
@@ -30,7 +31,7 @@ export type MeteringInfra = {
   schema?: string;
   registry?: Registry;
   tenants: () => readonly Tenant[];
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   adminToken: string;
   config: MeteringConfig;
 };
@@ -39,6 +40,8 @@ export type Metering = {
   hooks: MeteringHooks;
   routers: Router[];
   keys: KeySpace;
+  /** Usage events of vector store searches and ingestion embedding batches. */
+  retrieval: RetrievalMeter;
   erase(tenant: string): Promise<ErasureCounts>;
   close(): Promise<void>;
 };
@@ -91,10 +94,11 @@ export function startMetering(infra: MeteringInfra): Metering {
     if (l?.dailySpendUSD !== undefined) metrics?.cap(t.metadata.name, "daily", l.dailySpendUSD);
     if (l?.monthlySpendUSD !== undefined) metrics?.cap(t.metadata.name, "monthly", l.monthlySpendUSD);
   }
-  const api = { pool, authenticate: infra.authenticate };
+  const api = { pool, authenticate: infra.authenticate, storagePerGbDay: config.prices.retrieval?.perGbDay };
   return {
     hooks,
     keys,
+    retrieval: createRetrievalMeter({ spool, prices: config.prices }),
     routers: [
       createUsageRouter(api),
       createDashboardRouter({ ...api, redis, keys }),

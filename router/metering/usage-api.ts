@@ -3,19 +3,11 @@
 // authenticates the caller's key, and every query is scoped to the caller's tenant twice: an
 // explicit WHERE and row-level security (tenant-db.ts). Also the dashboard's own reads.
 import express, { type Router } from "express";
-import { invalidRequest } from "../../core/errors.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
-import {
-  bucketWindow,
-  decodeCursor,
-  encodeCursor,
-  groupBy,
-  integer,
-  list,
-  type Query,
-} from "./api-params.ts";
+import { bucketWindow, groupBy, integer, list, type Query } from "./api-params.ts";
 import { type Handler, route, type UsageApiDeps } from "./api-route.ts";
 import { mountAuditRoutes } from "./audit-api.ts";
+import { buckets, page } from "./buckets.ts";
 import {
   queryUsage,
   USAGE_GROUPS,
@@ -23,6 +15,7 @@ import {
   type UsageGroup,
   type UsageRow,
 } from "./usage-queries.ts";
+import { RETRIEVAL_ENDPOINTS, storageCostResults, vectorStoreUsageRoute } from "./vector-store-usage.ts";
 
 const NULL_GROUPS = {
   project_id: null,
@@ -47,37 +40,6 @@ function filters(q: Query): UsageFilters {
     adapters: list(q, "adapters"),
     features: list(q, "features"),
   };
-}
-
-type Page = { from: number; to: number; next?: string };
-
-function page(q: Query, kind: string, w: ReturnType<typeof bucketWindow>): Page {
-  const cursor = decodeCursor(q, "page", kind);
-  let from = w.start;
-  if (cursor) {
-    const s = cursor.s;
-    if (typeof s !== "number" || s < w.start || s >= w.end || (s - w.start) % w.seconds !== 0) {
-      throw invalidRequest("'page' does not belong to this query's time range.", "page");
-    }
-    from = s;
-  }
-  const to = Math.min(w.end, from + w.limit * w.seconds);
-  return { from, to, next: to < w.end ? encodeCursor(kind, { s: to }) : undefined };
-}
-
-function buckets<T>(p: Page, seconds: number, rows: UsageRow[], toResults: (r: UsageRow) => T[]) {
-  const byStart = new Map<number, UsageRow[]>();
-  for (const r of rows) byStart.set(r.bucket, [...(byStart.get(r.bucket) ?? []), r]);
-  const data = [];
-  for (let s = p.from; s < p.to; s += seconds) {
-    data.push({
-      object: "bucket",
-      start_time: s,
-      end_time: s + seconds,
-      results: (byStart.get(s) ?? []).flatMap(toResults),
-    });
-  }
-  return { object: "page", data, has_more: p.next !== undefined, next_page: p.next ?? null };
 }
 
 function usageRoute(deps: UsageApiDeps, kind: "completions" | "embeddings"): Handler {
@@ -131,7 +93,7 @@ function costsRoute(deps: UsageApiDeps): Handler {
     const rows = await withTenant(deps.pool, tenant, (c) =>
       queryUsage(c, {
         tenant,
-        endpoints: ["chat.completions", "completions", "embeddings"],
+        endpoints: ["chat.completions", "completions", "embeddings", ...RETRIEVAL_ENDPOINTS],
         window: w,
         from: p.from,
         to: p.to,
@@ -145,16 +107,17 @@ function costsRoute(deps: UsageApiDeps): Handler {
       line_item: line,
       ...groupFields(r, groups),
     });
-    res.json(
-      buckets(p, w.seconds, rows, (r) =>
-        lineItems
-          ? [
-              result(r.input_cost_micro / 1e6, r, `${r.model}, input`),
-              result(r.output_cost_micro / 1e6, r, `${r.model}, output`),
-            ]
-          : [result((r.input_cost_micro + r.output_cost_micro) / 1e6, r, null)],
-      ),
+    const out = buckets(p, w.seconds, rows, (r) =>
+      lineItems
+        ? [
+            result(r.input_cost_micro / 1e6, r, `${r.model}, input`),
+            result(r.output_cost_micro / 1e6, r, `${r.model}, output`),
+          ]
+        : [result((r.input_cost_micro + r.output_cost_micro) / 1e6, r, null)],
     );
+    // Vector store storage is billed per GB-day, not per request: one more result per day.
+    await storageCostResults(deps, tenant, out.data, { lineItems, groups });
+    res.json(out);
   };
 }
 
@@ -163,6 +126,7 @@ export function createUsageRouter(deps: UsageApiDeps): Router {
   router.get("/v1/organization/usage/completions", route(deps, usageRoute(deps, "completions")));
   router.get("/v1/organization/usage/embeddings", route(deps, usageRoute(deps, "embeddings")));
   router.get("/v1/organization/costs", route(deps, costsRoute(deps)));
+  router.get("/v1/organization/usage/vector_stores", route(deps, vectorStoreUsageRoute(deps)));
   router.get("/v1/organization/usage/requests", route(deps, recentRoute(deps)));
   mountAuditRoutes(router, deps);
   return router;
@@ -177,7 +141,7 @@ function recentRoute(deps: UsageApiDeps): Handler {
       c.query(
         `SELECT id, extract(epoch FROM ts)::bigint AS created_at, model, adapter, adapter_version, key_id, end_user,
                 feature, status, http_status, reason, prompt_tokens, completion_tokens,
-                input_cost_micro + output_cost_micro AS cost_micro, duration_ms
+                input_cost_micro + output_cost_micro AS cost_micro, duration_ms, queue_ms
          FROM usage_events WHERE tenant = $1 AND ts > now() - interval '31 days'
          ORDER BY ts DESC LIMIT $2`,
         [tenant, limit],
@@ -200,6 +164,7 @@ function recentRoute(deps: UsageApiDeps): Handler {
         output_tokens: r.completion_tokens,
         cost_usd: Number(r.cost_micro) / 1e6,
         duration_ms: Math.round(r.duration_ms),
+        queue_ms: r.queue_ms === null ? null : Math.round(r.queue_ms),
       })),
     });
   };

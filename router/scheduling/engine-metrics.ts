@@ -1,11 +1,14 @@
 // Reads the few vLLM series the scheduler needs out of an engine's Prometheus text:
 //   vllm:num_requests_running / vllm:num_requests_waiting (summed over model_name series),
+//   vllm:kv_cache_usage_perc (vLLM < 0.10: vllm:gpu_cache_usage_perc; the largest series),
 //   vllm:lora_requests_info{max_lora, running_lora_adapters, waiting_lora_adapters} whose value
 //   is a timestamp — only the newest series is current.
 
 export type EngineMetrics = {
   running: number;
   waiting: number;
+  /** KV-cache usage, 0..1 (1 = full), or undefined when the engine does not report it. */
+  kvUsage: number | undefined;
   maxLoras: number | undefined;
   /** Adapters with requests in flight at the newest lora_requests_info sample. */
   activeAdapters: string[];
@@ -31,6 +34,7 @@ function splitNames(v: string | undefined): string[] {
 export function parseEngineMetrics(text: string): EngineMetrics {
   let running = 0;
   let waiting = 0;
+  let kvUsage: number | undefined;
   let newest = Number.NEGATIVE_INFINITY;
   let info: Map<string, string> | undefined;
   for (const line of text.split("\n")) {
@@ -42,6 +46,8 @@ export function parseEngineMetrics(text: string): EngineMetrics {
     if (
       name !== "vllm:num_requests_running" &&
       name !== "vllm:num_requests_waiting" &&
+      name !== "vllm:kv_cache_usage_perc" &&
+      name !== "vllm:gpu_cache_usage_perc" &&
       name !== "vllm:lora_requests_info"
     ) {
       continue;
@@ -56,6 +62,8 @@ export function parseEngineMetrics(text: string): EngineMetrics {
     if (!Number.isFinite(value)) continue;
     if (name === "vllm:num_requests_running") running += value;
     else if (name === "vllm:num_requests_waiting") waiting += value;
+    else if (name === "vllm:kv_cache_usage_perc" || name === "vllm:gpu_cache_usage_perc")
+      kvUsage = Math.max(kvUsage ?? 0, value);
     else if (value > newest && brace >= 0) {
       newest = value;
       info = parseLabels(line.slice(brace + 1, close));
@@ -65,6 +73,7 @@ export function parseEngineMetrics(text: string): EngineMetrics {
   return {
     running,
     waiting,
+    kvUsage,
     maxLoras: Number.isInteger(maxLora) && maxLora > 0 ? maxLora : undefined,
     activeAdapters: [
       ...new Set([

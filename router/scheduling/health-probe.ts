@@ -7,7 +7,7 @@ import { type Dispatcher, request } from "undici";
 import type { Logger } from "../../core/log.ts";
 import type { AgentApi } from "./adapter-loader.ts";
 import { parseEngineMetrics } from "./engine-metrics.ts";
-import { applyInventory, markResident, type ReplicaState } from "./replica-state.ts";
+import { applyEngineLoad, applyInventory, markResident, type ReplicaState } from "./replica-state.ts";
 
 export type ProbeDeps = {
   agentFor(replica: ReplicaState): AgentApi;
@@ -53,10 +53,7 @@ async function probeReplica(r: ReplicaState, deps: ProbeDeps): Promise<void> {
   const wasHealthy = r.healthy;
   if (health.status === "fulfilled" && metrics.status === "fulfilled") {
     const m = parseEngineMetrics(metrics.value);
-    r.engineRunning = m.running;
-    r.engineWaiting = m.waiting;
-    // What the engine holds beyond our own requests is other routers' (or direct) traffic.
-    r.externalLoad = Math.max(0, m.running + m.waiting - ownAtAsk);
+    applyEngineLoad(r, m, ownAtAsk);
     if (m.maxLoras !== undefined) r.maxLoras = m.maxLoras;
     for (const name of m.activeAdapters) markResident(r, name, askedAt);
     r.healthy = true;

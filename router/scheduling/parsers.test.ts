@@ -5,7 +5,7 @@ import { parseTenant } from "../../core/tenant.ts";
 import { endpointsFromSlices } from "./discovery-endpointslices.ts";
 import { parseEnginesFlag } from "./discovery-static.ts";
 import { parseEngineMetrics } from "./engine-metrics.ts";
-import { applyInventory, markResident, newReplica } from "./replica-state.ts";
+import { applyEngineLoad, applyInventory, markResident, newReplica } from "./replica-state.ts";
 
 describe("poolRefFor", () => {
   const tenant = (spec: Record<string, unknown>) => {
@@ -67,6 +67,7 @@ describe("parseEngineMetrics", () => {
     expect(parseEngineMetrics(text)).toEqual({
       running: 3,
       waiting: 2,
+      kvUsage: undefined,
       maxLoras: 4,
       activeAdapters: ["a", "b", "c"],
     });
@@ -75,9 +76,31 @@ describe("parseEngineMetrics", () => {
     expect(parseEngineMetrics("vllm:num_requests_running 1\n")).toEqual({
       running: 1,
       waiting: 0,
+      kvUsage: undefined,
       maxLoras: undefined,
       activeAdapters: [],
     });
+  });
+  it("reads KV-cache usage under its current and its pre-0.10 name", () => {
+    expect(parseEngineMetrics('vllm:kv_cache_usage_perc{model_name="m"} 0.97\n').kvUsage).toBe(0.97);
+    expect(parseEngineMetrics("vllm:gpu_cache_usage_perc 0.5\n").kvUsage).toBe(0.5);
+  });
+});
+
+describe("applyEngineLoad", () => {
+  it("learns the batch limit from a scrape that saw requests waiting, and the waiting trend", () => {
+    const r = newReplica("ns/p", "http://e", "http://a");
+    applyEngineLoad(r, { running: 3, waiting: 0, kvUsage: 0.2 }, 3);
+    expect(r.batchLimit).toBe(Number.POSITIVE_INFINITY);
+    applyEngineLoad(r, { running: 8, waiting: 5, kvUsage: 0.4 }, 10);
+    expect([r.batchLimit, r.waitingRising, r.externalLoad, r.kvUsage]).toEqual([8, true, 3, 0.4]);
+    applyEngineLoad(r, { running: 6, waiting: 2, kvUsage: 0.99 }, 8);
+    expect([r.batchLimit, r.waitingRising]).toEqual([8, false]);
+  });
+  it("keeps a configured batch limit", () => {
+    const r = newReplica("ns/p", "http://e", "http://a", 4);
+    applyEngineLoad(r, { running: 16, waiting: 5, kvUsage: undefined }, 21);
+    expect(r.batchLimit).toBe(4);
   });
 });
 

@@ -46,6 +46,8 @@ export type PoolsOptions = {
   keys?: KeySpace;
   logger: Logger;
   scorer?: ScorerOptions;
+  /** Each engine's batch limit (vLLM --max-num-seqs); default: learned from the engines' metrics. */
+  batchLimit?: number;
   /** Adapter-load lock tuning; the defaults suit production. */
   loadLock?: { ttlMs?: number; waitTimeoutMs?: number; pollMs?: number };
 };
@@ -61,11 +63,15 @@ export interface Pools {
   markFailed(replica: Replica, reason: string): void;
   /** The engine said it does not know this adapter (404 on the lora name): load it again next time. */
   forgetAdapter(replica: Replica, loraName: string): void;
+  /** The pool's current replicas (no copy: read, never keep or change); empty when unknown. */
+  poolReplicas(poolRef: string): readonly Replica[];
   /** Starts discovery of a pool and resolves once its replicas have been probed once. */
   watch(poolRef: string): Promise<void>;
   replicas(): Replica[];
   close(): Promise<void>;
 }
+
+const NO_REPLICAS: readonly Replica[] = [];
 
 type PoolEntry = { replicas: ReplicaState[]; cursor: number; firstProbes: Promise<unknown> };
 
@@ -124,7 +130,7 @@ export async function createPools(opts: PoolsOptions): Promise<Pools> {
       let r = old.get(ep.engineUrl);
       if (r && r.agentUrl === ep.agentUrl) old.delete(ep.engineUrl);
       else {
-        r = newReplica(poolRef, ep.engineUrl, ep.agentUrl);
+        r = newReplica(poolRef, ep.engineUrl, ep.agentUrl, opts.batchLimit);
         fresh.push(r);
       }
       next.push(r);
@@ -134,7 +140,7 @@ export async function createPools(opts: PoolsOptions): Promise<Pools> {
     if (fresh.length || old.size) {
       log.info(
         { pool: poolRef, replicas: next.map((r) => r.id), added: fresh.length, removed: old.size },
-        "pool replicas changed",
+        "pool replicas changed", // names the URLs behind the replica labels of /metrics,
       );
     }
     // Chained, not replaced: a repeat of the same endpoint set must not hide probes still running.
@@ -194,6 +200,7 @@ export async function createPools(opts: PoolsOptions): Promise<Pools> {
     forgetAdapter(replica, loraName) {
       markNotResident(replica as ReplicaState, loraName);
     },
+    poolReplicas: (poolRef) => pools.get(poolRef)?.replicas ?? NO_REPLICAS,
     watch,
     replicas: () => [...allReplicas()],
     async close() {

@@ -15,6 +15,17 @@ export type Replica = {
   readonly maxLoras?: number;
   /** Engine lora names known to be registered on the replica. */
   readonly resident: ReadonlySet<string>;
+  /**
+   * Sequences the engine runs at once (vLLM --max-num-seqs, or fewer when KV-cache bound):
+   * learned as the running count of a scrape that also saw requests waiting. Infinity until then.
+   */
+  readonly batchLimit: number;
+  /** Requests other routers have on the engine, estimated at the last /metrics scrape. */
+  readonly externalLoad: number;
+  /** KV-cache usage (0..1) at the last scrape; 0 when the engine does not report it. */
+  readonly kvUsage: number;
+  /** vllm:num_requests_waiting grew between the last two scrapes. */
+  readonly waitingRising: boolean;
 };
 
 export type ReplicaState = {
@@ -27,8 +38,6 @@ export type ReplicaState = {
   confirmedAt: Map<string, number>;
   /** The adapter agent answered its last probe; without it nothing new can be loaded here. */
   agentOk: boolean;
-  /** Requests other routers have on the engine, estimated at the last /metrics scrape. */
-  externalLoad: number;
   /** running + waiting from the last /metrics scrape. */
   engineRunning: number;
   engineWaiting: number;
@@ -36,9 +45,16 @@ export type ReplicaState = {
   lastError: string | undefined;
   /** Set once discovery drops the replica; in-flight requests may still hold the object. */
   removed: boolean;
+  /** The batch limit was configured (--max-num-seqs), not learned from scrapes. */
+  batchLimitFixed: boolean;
 };
 
-export function newReplica(poolRef: string, engineUrl: string, agentUrl: string): ReplicaState {
+export function newReplica(
+  poolRef: string,
+  engineUrl: string,
+  agentUrl: string,
+  batchLimit?: number,
+): ReplicaState {
   return {
     id: engineUrl,
     poolRef,
@@ -52,6 +68,10 @@ export function newReplica(poolRef: string, engineUrl: string, agentUrl: string)
     loading: new Set(),
     confirmedAt: new Map(),
     agentOk: false,
+    batchLimit: batchLimit ?? Number.POSITIVE_INFINITY,
+    batchLimitFixed: batchLimit !== undefined,
+    kvUsage: 0,
+    waitingRising: false,
     externalLoad: 0,
     engineRunning: 0,
     engineWaiting: 0,
@@ -64,6 +84,26 @@ export function newReplica(poolRef: string, engineUrl: string, agentUrl: string)
 /** The load the scorer balances: our own in-flight requests plus other routers' share. */
 export function loadOf(r: ReplicaState): number {
   return r.inFlight + r.externalLoad;
+}
+
+/**
+ * Takes in one /metrics scrape. Engines queue only once their batch is full, so the running
+ * count of a scrape that saw waiting requests is the batch limit (the largest one seen wins:
+ * a KV-bound moment may run fewer).
+ */
+export function applyEngineLoad(
+  r: ReplicaState,
+  m: { running: number; waiting: number; kvUsage: number | undefined },
+  ownAtAsk: number,
+): void {
+  r.waitingRising = m.waiting > 0 && m.waiting > r.engineWaiting;
+  r.engineRunning = m.running;
+  r.engineWaiting = m.waiting;
+  r.kvUsage = m.kvUsage ?? 0;
+  if (m.waiting > 0 && m.running > 0 && !r.batchLimitFixed)
+    r.batchLimit = r.batchLimit === Number.POSITIVE_INFINITY ? m.running : Math.max(r.batchLimit, m.running);
+  // What the engine holds beyond our own requests is other routers' (or direct) traffic.
+  r.externalLoad = Math.max(0, m.running + m.waiting - ownAtAsk);
 }
 
 export function isResidentOrLoading(r: ReplicaState, loraName: string): boolean {

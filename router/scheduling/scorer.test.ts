@@ -63,6 +63,14 @@ describe("pickReplica", () => {
     expect(pickReplica(rs, "a", undefined, 0)).not.toBe(rs[0]);
   });
 
+  it("skips a replica at its engine's batch limit while another has room", () => {
+    const rs = [replica(1, { holds: ["a"], inFlight: 4, batchLimit: 4 }), replica(2, { batchLimit: 4 })];
+    expect(pickReplica(rs, "a", undefined, 0)).toBe(rs[1]);
+    rs[1]!.inFlight = 4;
+    // All full: still the resident one rather than a 503.
+    expect(pickReplica(rs, "a", undefined, 0)).toBe(rs[0]);
+  });
+
   it("spreads a hot adapter over several replicas instead of piling onto one", () => {
     const rs = [1, 2, 3, 4].map((i) => replica(i));
     // 200 concurrent requests for one adapter; every pick "loads" it where it lands.

@@ -6,7 +6,8 @@
 //                 (2) else one with a free LoRA slot (resident < max_loras),
 //                 (3) else the least loaded, which will load it and let vLLM evict its LRU.
 //   Always skipped: unhealthy replicas, the caller's exclude set, and replicas whose load is
-//   well above the pool average. The last rule is what spreads a hot adapter: once its replica
+//   well above the pool average or at the engine's batch limit (more would only wait in the
+//   engine's own first-come-first-served queue; router/fairness queues fairly instead). The last rule is what spreads a hot adapter: once its replica
 //   is overloaded, the next request for it falls through to (2)/(3) and a second replica loads
 //   it, instead of every request piling onto one pod (llm-d router #709).
 import { isResidentOrLoading, loadOf, type ReplicaState } from "./replica-state.ts";
@@ -73,7 +74,7 @@ export function pickReplica(
       tier = hasFreeSlot(r) ? TIER_FREE_SLOT : TIER_EVICT;
     }
     const load = loadOf(r);
-    if (load > cap) {
+    if (load > cap || load >= r.batchLimit) {
       if (load < fallbackLoad) {
         fallback = r;
         fallbackLoad = load;

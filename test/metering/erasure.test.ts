@@ -35,6 +35,8 @@ describe("tenant erasure", () => {
       auditRows: await q("audit_log"),
       files: await q("files"),
       fineTuneJobs: await q("fine_tune_jobs"),
+      vectorStores: await q("vector_stores"),
+      vectorStoreChunks: await q("vector_store_chunks"),
     };
   };
   const addTrainingRows = async (tenantName: string) => {
@@ -47,6 +49,19 @@ describe("tenant erasure", () => {
       `INSERT INTO fine_tune_jobs (id, tenant, model, training_file, seed, hyperparameters, status)
        VALUES ($1, $2, 'm', $3, 1, '{}', 'queued')`,
       [`ftjob-${tenantName}`, tenantName, file],
+    );
+    // A vector store with the file attached and two embedded chunks.
+    const vs = `vs_${tenantName}`;
+    await db.pool.query("INSERT INTO vector_stores (id, tenant) VALUES ($1, $2)", [vs, tenantName]);
+    await db.pool.query(
+      `INSERT INTO vector_store_files (vector_store_id, file_id, tenant, chunking_strategy, status)
+       VALUES ($1, $2, $3, '{}', 'completed')`,
+      [vs, file, tenantName],
+    );
+    await db.pool.query(
+      `INSERT INTO vector_store_chunks (tenant, vector_store_id, file_id, chunk_index, content, dims, embedding)
+       VALUES ($1, $2, $3, 0, 'a', 2, '[1,0]'), ($1, $2, $3, 1, 'b', 2, '[0,1]')`,
+      [tenantName, vs, file],
     );
   };
   const spooled = async (tenantName: string) =>
@@ -94,6 +109,9 @@ describe("tenant erasure", () => {
       auditRows: 6,
       files: 1,
       fineTuneJobs: 1,
+      vectorStores: 1,
+      vectorStoreFiles: 1,
+      vectorStoreChunks: 2,
       redisKeys: expect.any(Number),
       spoolEntries: 3,
     });
@@ -109,6 +127,8 @@ describe("tenant erasure", () => {
       auditRows: 0,
       files: 0,
       fineTuneJobs: 0,
+      vectorStores: 0,
+      vectorStoreChunks: 0,
     });
     expect(await spooled("acme")).toBe(0);
     expect(await redisKeys("acme")).toBe(0);
@@ -117,6 +137,7 @@ describe("tenant erasure", () => {
     expect(globexAfter.apiKeys).toBe(globexBefore.apiKeys);
     expect(globexAfter.files).toBe(1);
     expect(globexAfter.fineTuneJobs).toBe(1);
+    expect(globexAfter.vectorStoreChunks).toBe(2);
     expect(globexAfter.usageEvents).toBe(globexBefore.usageEvents + 3);
     expect(globexAfter.auditRows).toBe(globexBefore.auditRows + 3);
     expect(await redisKeys("globex")).toBe(globexKeys);

@@ -13,12 +13,14 @@ import { uniqueName } from "../support/unique.ts";
 
 export { MODEL };
 
-const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
+export const ADMIN_TOKEN = "metering-admin-token-0123456789abcdefghijklmnop";
 /** USD per 1k tokens for the simulator's model. */
 export const PRICE = { input: 1, output: 2 };
 
 export type MeteredStack = {
   urls: string[];
+  /** Each router's metrics listener, in the order of urls. */
+  metricsUrls: string[];
   schema: string;
   dir: string;
   replica: FleetReplica;
@@ -32,6 +34,11 @@ export async function startMeteredStack(opts: {
   tenantsYaml: string;
   timeScale?: number;
   engineArgs?: string[];
+  /** Extra `loraplex router` flags and environment for every router. */
+  routerArgs?: string[];
+  routerEnv?: NodeJS.ProcessEnv;
+  /** The price table (default: PRICE for MODEL). */
+  prices?: object;
 }): Promise<MeteredStack> {
   const cleanup: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -57,25 +64,30 @@ export async function startMeteredStack(opts: {
     const env = {
       LORAPLEX_DEV_SECRETS: "1",
       LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN,
-      LORAPLEX_PRICES: JSON.stringify({ models: { [MODEL]: PRICE } }),
+      LORAPLEX_PRICES: JSON.stringify(opts.prices ?? { models: { [MODEL]: PRICE } }),
       LOG_LEVEL: "warn",
+      ...opts.routerEnv,
     };
     const procs: Proc[] = [];
     const urls: string[] = [];
+    const metricsUrls: string[] = [];
     for (let i = 0; i < opts.routers; i++) {
-      const { proc, url } = await startRouterProcess({
+      const { proc, url, metricsUrl } = await startRouterProcess({
         tenantsDir: dir,
         engines: `loraplex-system/shared=${replica.flag}`,
         dbSchema: schema,
+        args: opts.routerArgs,
         env,
         name: `router-${i}`,
       });
       cleanup.push(() => proc.stop());
       procs.push(proc);
       urls.push(url);
+      metricsUrls.push(metricsUrl);
     }
     return {
       urls,
+      metricsUrls,
       schema,
       dir,
       replica,

@@ -152,7 +152,7 @@ describe("metering through two real router processes sharing Redis and Postgres"
   });
 
   it("exposes tenant-labelled spend, caps, rejections, spool depth and batch latency on /metrics", async () => {
-    const text = await (await fetch(`${stack.urls[0]}/metrics`)).text();
+    const text = await (await fetch(`${stack.metricsUrls[0]}/metrics`)).text();
     expect(text).toMatch(
       new RegExp(`loraplex_metering_rejections_total\\{tenant="${tenant}",reason="daily_cap"\\} [1-9]`),
     );

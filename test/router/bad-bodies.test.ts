@@ -96,7 +96,7 @@ describe("bad request bodies", () => {
     await expectOpenAIError(await stack.post(stack.acme, "/v1/chat/completions", body), 400);
   });
 
-  it("serves odd but valid unicode and unknown fields", async () => {
+  it("serves odd but valid unicode and refuses unknown fields", async () => {
     const odd = [
       "\u0000nul and \u202Eright-to-left override",
       "lone surrogate \ud800 here",
@@ -110,11 +110,13 @@ describe("bad request bodies", () => {
       });
       expect(r.status, content).toBe(200);
     }
+    // Fields outside the engine allowlist are refused, naming the field (router/engine-params.ts).
     const unknown = await stack.post(stack.acme, "/v1/chat/completions", {
       ...ok,
       frobnicate: { deep: [1, 2] },
     });
-    expect(unknown.status).toBe(200);
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: { param: string } }).error.param).toBe("frobnicate");
     const bom = await stack.post(stack.acme, "/v1/chat/completions", `\uFEFF${JSON.stringify(ok)}`);
     expect(bom.status).toBe(200);
     // Bytes that are not UTF-8 at all become U+FFFD; the request is still well-formed JSON.
@@ -150,7 +152,7 @@ describe("bad request bodies", () => {
   it("is still healthy and serving after all of that", async () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
     expect((await stack.post(stack.acme, "/v1/chat/completions", ok)).status).toBe(200);
-    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    const metrics = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
     expect(metrics).not.toMatch(/loraplex_router_requests_total\{[^}]*status="5\d\d"/);
   });
 });

@@ -61,9 +61,11 @@ describe("cold adapter under concurrency", () => {
     expect(loaded).toBeGreaterThanOrEqual(1);
     expect(perReplica.reduce((a, p) => a + p.served, 0)).toBe(50);
     // The router counts loads, not the requests that waited on them.
-    expect(await scrapeCounter(stack.url, "loraplex_router_adapter_loads_total", 'result="loaded"')).toBe(
-      loaded,
-    );
-    expect(await scrapeCounter(stack.url, "loraplex_router_adapter_loads_total", 'result="failed"')).toBe(0);
+    expect(
+      await scrapeCounter(stack.metricsUrl, "loraplex_router_adapter_loads_total", 'result="loaded"'),
+    ).toBe(loaded);
+    expect(
+      await scrapeCounter(stack.metricsUrl, "loraplex_router_adapter_loads_total", 'result="failed"'),
+    ).toBe(0);
   });
 });

@@ -4,6 +4,7 @@
 // stopping a simulator process.
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { replicaLabel } from "../../router/metrics.ts";
 import { MODEL, type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 let stack: Stack;
@@ -30,7 +31,7 @@ function setFaults(engineUrl: string, faults: Record<string, number>): Promise<R
     body: JSON.stringify(faults),
   });
 }
-const retries = () => scrapeCounter(stack.url, "loraplex_router_upstream_retries_total");
+const retries = () => scrapeCounter(stack.metricsUrl, "loraplex_router_upstream_retries_total");
 const aborted = async () => {
   let n = 0;
   for (const r of stack.shared)
@@ -38,7 +39,11 @@ const aborted = async () => {
   return n;
 };
 const healthy = async (engineUrl: string) =>
-  (await scrapeCounter(stack.url, "loraplex_router_replica_healthy", `replica="${engineUrl}"`)) === 1;
+  (await scrapeCounter(
+    stack.metricsUrl,
+    "loraplex_router_replica_healthy",
+    `replica="${replicaLabel(engineUrl)}"`,
+  )) === 1;
 
 describe("replica failures", () => {
   it("retries on the other replica when one answers 5xx before the first byte", async () => {
@@ -129,5 +134,24 @@ describe("replica failures", () => {
     expect(r.status, text).toBe(400);
     expect(text).not.toContain(`${stack.acme}--`);
     expect(JSON.parse(text).error.type).toBe("invalid_request_error");
+  });
+});
+
+describe("cold start (issue 13, item 9)", () => {
+  it("holds a request while every replica of the pool is starting, instead of a 503", async () => {
+    // Both shared replicas restart their slow start: health probes fail for 3 s.
+    for (const r of stack.shared) await setFaults(r.engineUrl, { slow_start_ms: 3_000 });
+    try {
+      for (const r of stack.shared)
+        await until(async () => !(await healthy(r.engineUrl)), "replicas to be skipped");
+      const r = await stack.post(stack.acme, "/v1/chat/completions", {
+        model: MODEL,
+        messages: ask,
+        max_tokens: 2,
+      });
+      expect(r.status).toBe(200);
+    } finally {
+      for (const r of stack.shared) await setFaults(r.engineUrl, {});
+    }
   });
 });

@@ -14,7 +14,7 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import type { Hooks } from "../../core/request-context.ts";
 import { createS3Client } from "../../core/s3.ts";
-import { createRouter, type RunningRouter } from "../../router/create-router.ts";
+import { createRouter, type RouterOptions, type RunningRouter } from "../../router/create-router.ts";
 import {
   type FleetReplica,
   MODEL,
@@ -42,10 +42,16 @@ export type StackOptions = {
   hooks?: Hooks;
   upstreamTimeoutMs?: number;
   maxBodyBytes?: number;
+  /** Further createRouter() options for an in-process router (with `hooks`). */
+  routerOptions?: Partial<RouterOptions>;
+  /** YAML appended to both shared-tier tenants' spec (two-space indented keys). */
+  sharedSpec?: string;
 };
 
 export type Stack = {
   url: string;
+  /** The router's metrics listener (GET /metrics), apart from the API port. */
+  metricsUrl: string;
   acme: string;
   globex: string;
   initech: string;
@@ -82,7 +88,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const dir = await mkdtemp(join(tmpdir(), "loraplex-router-tenants-"));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
     const src = (t: string, v: number) => `s3://${cfg.S3_BUCKET}/tenants/${t}/adapters/support-bot/${v}/`;
-    await writeFile(join(dir, "tenants.yaml"), tenantsYaml(acme, globex, initech, src));
+    await writeFile(
+      join(dir, "tenants.yaml"),
+      tenantsYaml(acme, globex, initech, src, opts.sharedSpec ?? ""),
+    );
     await Promise.all([
       uploadAdapter(s3, cfg.S3_BUCKET, acme, "support-bot", 1),
       uploadAdapter(s3, cfg.S3_BUCKET, acme, "support-bot", 2),
@@ -109,6 +118,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const env = { LORAPLEX_DEV_SECRETS: "1", LORAPLEX_ADMIN_TOKEN: ADMIN_TOKEN };
 
     let url: string;
+    let metricsUrl: string;
     let log = () => "";
     if (opts.hooks) {
       const router: RunningRouter = await createRouter({
@@ -117,14 +127,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         engines,
         dbSchema: schema,
         healthIntervalMs: 200,
+        metricsPort: 0,
         hooks: opts.hooks,
         upstreamTimeoutMs: opts.upstreamTimeoutMs,
         maxBodyBytes: opts.maxBodyBytes,
         env: { ...process.env, ...env },
         logger: createLogger("router", "warn"),
+        ...opts.routerOptions,
       });
       cleanup.push(() => router.close(2_000));
       url = router.url;
+      metricsUrl = router.metricsUrl;
       await waitReady(url);
     } else {
       const upstream = opts.upstreamTimeoutMs
@@ -140,6 +153,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       });
       const proc = router.proc;
       url = router.url;
+      metricsUrl = router.metricsUrl;
       cleanup.push(() => proc.stop());
       log = proc.output;
     }
@@ -156,6 +170,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     return {
       url,
+      metricsUrl,
       schema,
       tenantsDir: dir,
       acme,
@@ -204,6 +219,7 @@ function tenantsYaml(
   globex: string,
   initech: string,
   src: (t: string, v: number) => string,
+  sharedSpec: string,
 ): string {
   return `apiVersion: loraplex.io/v1alpha1
 kind: Tenant
@@ -215,6 +231,7 @@ spec:
     - {name: support-bot, baseModel: ${MODEL}, version: 1, source: "${src(acme, 1)}"}
     - {name: support-bot, baseModel: ${MODEL}, version: 2, source: "${src(acme, 2)}"}
   policy: {systemPrompt: "You are Acme's assistant.", allowClientSystemPrompt: true, maxOutputTokens: 64}
+${sharedSpec}
 ---
 apiVersion: loraplex.io/v1alpha1
 kind: Tenant
@@ -235,5 +252,6 @@ spec:
   models: [${MODEL}]
   # acme's system prompt on purpose: only the cache_salt tells their identical prompts apart.
   policy: {systemPrompt: "You are Acme's assistant."}
+${sharedSpec}
 `;
 }

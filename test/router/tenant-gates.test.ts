@@ -112,7 +112,7 @@ describe("tenant gates", () => {
       body: "{}",
     });
     expect(r.status).toBe(401);
-    const text = await (await fetch(`${stack.url}/metrics`)).text();
+    const text = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
     expect(text).not.toContain(forged);
     const tenants = new Set([...text.matchAll(/tenant="([^"]*)"/g)].map((m) => m[1]));
     for (const t of tenants) expect([stack.acme, stack.globex, stack.initech, "none"]).toContain(t);
@@ -121,6 +121,21 @@ describe("tenant gates", () => {
     expect(text).toMatch(
       new RegExp(`loraplex_router_requests_total\\{tenant="${stack.acme}",model="none",status="404"\\}`),
     );
+  });
+
+  it("serves /metrics only on the metrics port, and never names an engine URL", async () => {
+    // The tenant-facing port has no /metrics at all: a tenant key does not open it either.
+    for (const headers of [{}, { authorization: `Bearer ${stack.keys[stack.acme]}` }]) {
+      const r = await fetch(`${stack.url}/metrics`, { headers });
+      expect(r.status).toBe(404);
+      expect(await r.text()).not.toContain("loraplex_router_requests_total");
+    }
+    const text = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
+    expect(text).toContain("loraplex_router_replica_healthy");
+    for (const r of [...stack.shared, ...stack.dedicated]) {
+      expect(text).not.toContain(r.engineUrl);
+      expect(text).not.toContain(new URL(r.engineUrl).host);
+    }
   });
 
   it("refuses a client system prompt for globex with a 400 that says so, and allows it for acme", async () => {

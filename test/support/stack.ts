@@ -47,7 +47,7 @@ export async function startEngineSim(args: string[], port?: number): Promise<Eng
   return { proc, url, port: p };
 }
 
-export type RouterProc = { proc: Proc; url: string };
+export type RouterProc = { proc: Proc; url: string; metricsUrl: string };
 
 /** A `loraplex router` process over a Tenant YAML directory and a static --engines map. */
 export async function startRouterProcess(opts: {
@@ -59,15 +59,17 @@ export async function startRouterProcess(opts: {
   name?: string;
 }): Promise<RouterProc> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const args = ["router", "--port", String(port), "--tenants-dir", opts.tenantsDir];
+  const args = ["router", "--port", String(port), "--metrics-port", String(metricsPort)];
+  args.push("--tenants-dir", opts.tenantsDir);
   args.push("--engines", opts.engines, "--db-schema", opts.dbSchema, "--health-interval-ms", "200");
   const proc = await startLoraplex([...args, ...(opts.args ?? [])], {
     readyUrl: `${url}/readyz`,
     env: opts.env,
     name: opts.name ?? "router",
   });
-  return { proc, url };
+  return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}` };
 }
 
 export async function startReplica(opts: ReplicaOptions = {}): Promise<FleetReplica> {

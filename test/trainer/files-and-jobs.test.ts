@@ -84,9 +84,9 @@ describe("files API", () => {
     );
   });
 
-  it("rejects a purpose other than fine-tune and a body that is not multipart", async () => {
+  it("rejects a purpose other than fine-tune or assistants and a body that is not multipart", async () => {
     const r = await status(
-      acme.files.create({ file: await toFile(Buffer.from(goodJsonl), "x.jsonl"), purpose: "assistants" }),
+      acme.files.create({ file: await toFile(Buffer.from(goodJsonl), "x.jsonl"), purpose: "batch" }),
     );
     expect(r.status).toBe(400);
     expect(r.error.param).toBe("purpose");

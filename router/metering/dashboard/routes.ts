@@ -10,6 +10,7 @@ import { invalidRequest } from "../../../core/errors.ts";
 import type { KeySpace } from "../../../core/redis-keys.ts";
 import { periodsAt } from "../../../metering/budget.ts";
 import { withTenant } from "../../../metering/tenant-db.ts";
+import { SEARCH_ENDPOINT } from "../../../retrieval/usage.ts";
 import { unixTime } from "../api-params.ts";
 import { type Caller, route, type UsageApiDeps } from "../api-route.ts";
 
@@ -57,6 +58,28 @@ async function summary(deps: DashboardDeps, caller: Caller) {
       [tenant, p.day, `${p.month}-01`],
     ),
   );
+  const retrieval = await withTenant(deps.pool, tenant, (c) =>
+    c.query(
+      `SELECT coalesce((SELECT sum(requests - rejected) FROM usage_daily
+                         WHERE tenant = $1 AND endpoint = $4 AND day = $2::date), 0)::bigint AS d,
+              coalesce((SELECT sum(requests - rejected) FROM usage_daily
+                         WHERE tenant = $1 AND endpoint = $4 AND day >= $3::date AND day <= $2::date), 0)::bigint AS m,
+              coalesce((SELECT sum(usage_bytes) FROM vector_store_files WHERE tenant = $1), 0)::bigint AS bytes`,
+      [tenant, p.day, `${p.month}-01`, SEARCH_ENDPOINT],
+    ),
+  );
+  // The tenant's own waits in the fair queue over the last day (requests that never queued count
+  // as no wait in the percentiles).
+  const { rows: waits } = await withTenant(deps.pool, tenant, (c) =>
+    c.query(
+      `SELECT count(*) FILTER (WHERE queue_ms IS NOT NULL)::int AS queued, count(*)::int AS requests,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(queue_ms, 0)) AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY coalesce(queue_ms, 0)) AS p99,
+              count(*) FILTER (WHERE status = 'rejected' AND http_status = 429 AND queue_ms IS NOT NULL)::int AS refused
+       FROM usage_events WHERE tenant = $1 AND ts > now() - interval '24 hours'`,
+      [tenant],
+    ),
+  );
   // Postgres lags the spool by a batch; Redis has settled spend at once for capped tenants.
   const live = await liveSpend(deps, tenant);
   const l = caller.tenant.spec.limits;
@@ -74,6 +97,18 @@ async function summary(deps: DashboardDeps, caller: Caller) {
       max_concurrent: l?.maxConcurrent ?? null,
     },
     alert_thresholds: l?.alertThresholds ?? [],
+    retrieval: {
+      searches_today: Number(retrieval.rows[0].d),
+      searches_this_month: Number(retrieval.rows[0].m),
+      stored_bytes: Number(retrieval.rows[0].bytes),
+    },
+    queue_wait: {
+      requests: waits[0].requests,
+      queued: waits[0].queued,
+      refused: waits[0].refused,
+      p50_ms: waits[0].p50 === null ? null : Math.round(Number(waits[0].p50)),
+      p99_ms: waits[0].p99 === null ? null : Math.round(Number(waits[0].p99)),
+    },
   };
 }
 

@@ -1,0 +1,186 @@
+// /v1/vector_stores/{id}/files and /file_batches: attach files (queued for ingestion), list,
+// retrieve, update attributes, detach, read the parsed content; batches create, retrieve,
+// cancel and list their files. A store, file or batch id of another tenant — or of another
+// store — is a 404 exactly like one that does not exist.
+import express, { type Response, type Router } from "express";
+import { ApiError } from "../../core/errors.ts";
+import { resolveChunking } from "../../retrieval/chunking.ts";
+import { FileBatchId, FileId, VectorStoreId } from "../../retrieval/ids.ts";
+import type { FileStatus } from "../../retrieval/objects.ts";
+import { CreateBatchBody, CreateFileBody, UpdateFileBody } from "../../retrieval/schemas.ts";
+import { vectorStoreNotFound } from "../../retrieval/store-files.ts";
+import type { VectorStoreApiDeps } from "./deps.ts";
+import { jsonBody, listQuery, pathId, sendList, tenantRoute } from "./http.ts";
+
+const fileNotFound = (id: string) =>
+  new ApiError(404, `No file found with id '${id}' in this vector store.`, {
+    code: "file_not_found",
+    param: "file_id",
+  });
+const batchNotFound = (id: string) =>
+  new ApiError(404, `No file batch found with id '${id}'.`, {
+    code: "file_batch_not_found",
+    param: "batch_id",
+  });
+
+const STATUSES: FileStatus[] = ["in_progress", "completed", "failed", "cancelled"];
+/** How soon the SDK's createAndPoll/poll helpers should ask again. */
+const POLL_HEADERS = { "openai-poll-after-ms": "250" };
+
+function statusFilter(v: unknown): FileStatus | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !STATUSES.includes(v as FileStatus)) {
+    throw new ApiError(400, `filter must be one of: ${STATUSES.join(", ")}`, {
+      code: "invalid_request",
+      param: "filter",
+    });
+  }
+  return v as FileStatus;
+}
+
+export function createStoreFilesApi(d: VectorStoreApiDeps): Router {
+  const r = express.Router();
+  const route = (h: Parameters<typeof tenantRoute>[1]) => tenantRoute(d.authenticate, h);
+  const storeId = (v: unknown) => pathId(VectorStoreId, v, vectorStoreNotFound);
+  const fileId = (v: unknown) => pathId(FileId, v, fileNotFound);
+  const batchId = (v: unknown) => pathId(FileBatchId, v, batchNotFound);
+  const json = (res: Response, body: unknown) => res.set(POLL_HEADERS).json(body);
+
+  r.post(
+    "/v1/vector_stores/:vs/files",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const body = await jsonBody(req, CreateFileBody);
+      const tenant = caller.tenant.metadata.name;
+      const chunking = resolveChunking(body.chunking_strategy);
+      const out = await d.files.attach(tenant, vs, [
+        { fileId: body.file_id, attributes: body.attributes ?? {}, chunking },
+      ]);
+      if (!out) throw vectorStoreNotFound(vs);
+      await d.queue.add([{ tenant, vectorStoreId: vs, fileId: body.file_id }]);
+      json(res, out[0]);
+    }),
+  );
+
+  r.get(
+    "/v1/vector_stores/:vs/files",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const q = { ...listQuery(req, FileId), status: statusFilter(req.query.filter) };
+      const page = await d.files.list(caller.tenant.metadata.name, vs, q);
+      if (!page) throw vectorStoreNotFound(vs);
+      sendList(res, page);
+    }),
+  );
+
+  r.get(
+    "/v1/vector_stores/:vs/files/:file",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = fileId(req.params.file);
+      const f = await d.files.get(caller.tenant.metadata.name, vs, id);
+      if (!f) throw fileNotFound(id);
+      json(res, f);
+    }),
+  );
+
+  r.post(
+    "/v1/vector_stores/:vs/files/:file",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = fileId(req.params.file);
+      const body = await jsonBody(req, UpdateFileBody);
+      const f = await d.files.updateAttributes(caller.tenant.metadata.name, vs, id, body.attributes ?? {});
+      if (!f) throw fileNotFound(id);
+      json(res, f);
+    }),
+  );
+
+  r.delete(
+    "/v1/vector_stores/:vs/files/:file",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = fileId(req.params.file);
+      if (!(await d.files.remove(caller.tenant.metadata.name, vs, id))) throw fileNotFound(id);
+      res.json({ id, object: "vector_store.file.deleted", deleted: true });
+    }),
+  );
+
+  r.get(
+    "/v1/vector_stores/:vs/files/:file/content",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = fileId(req.params.file);
+      const chunks = await d.files.content(caller.tenant.metadata.name, vs, id);
+      if (!chunks) throw fileNotFound(id);
+      res.json({
+        object: "vector_store.file_content.page",
+        data: chunks.map((text) => ({ type: "text", text })),
+        has_more: false,
+        next_page: null,
+      });
+    }),
+  );
+
+  r.post(
+    "/v1/vector_stores/:vs/file_batches",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const body = await jsonBody(req, CreateBatchBody);
+      const tenant = caller.tenant.metadata.name;
+      const defaults = {
+        attributes: body.attributes ?? {},
+        chunking: resolveChunking(body.chunking_strategy),
+      };
+      const files = body.files
+        ? body.files.map((f) => ({
+            fileId: f.file_id,
+            attributes: f.attributes ?? defaults.attributes,
+            chunking: f.chunking_strategy ? resolveChunking(f.chunking_strategy) : defaults.chunking,
+          }))
+        : (body.file_ids ?? []).map((id) => ({ fileId: id, ...defaults }));
+      const unique = [...new Map(files.map((f) => [f.fileId, f])).values()];
+      const batch = await d.files.createBatch(tenant, vs, unique);
+      if (!batch) throw vectorStoreNotFound(vs);
+      await d.queue.add(unique.map((f) => ({ tenant, vectorStoreId: vs, fileId: f.fileId })));
+      json(res, batch);
+    }),
+  );
+
+  r.get(
+    "/v1/vector_stores/:vs/file_batches/:batch",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = batchId(req.params.batch);
+      const b = await d.files.getBatch(caller.tenant.metadata.name, vs, id);
+      if (!b) throw batchNotFound(id);
+      json(res, b);
+    }),
+  );
+
+  r.post(
+    "/v1/vector_stores/:vs/file_batches/:batch/cancel",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = batchId(req.params.batch);
+      const b = await d.files.cancelBatch(caller.tenant.metadata.name, vs, id);
+      if (!b) throw batchNotFound(id);
+      json(res, b);
+    }),
+  );
+
+  r.get(
+    "/v1/vector_stores/:vs/file_batches/:batch/files",
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = batchId(req.params.batch);
+      const tenant = caller.tenant.metadata.name;
+      if (!(await d.files.getBatch(tenant, vs, id))) throw batchNotFound(id);
+      const q = { ...listQuery(req, FileId), status: statusFilter(req.query.filter), batchId: id };
+      const page = await d.files.list(tenant, vs, q);
+      if (!page) throw vectorStoreNotFound(vs);
+      sendList(res, page);
+    }),
+  );
+  return r;
+}
