@@ -20,8 +20,11 @@ help:
 	@echo "make deadcode        fail on an export, file or dependency nothing uses (knip)"
 	@echo "make services-up     start PostgreSQL, Redis and the S3 server on loopback"
 	@echo "make services-down   stop them"
-	@echo "make cluster-up      start the Kubernetes test control plane, kubeconfig in .loraplex/kubeconfig"
-	@echo "make cluster-down    stop it"
+	@echo "make cluster-up      start the Kubernetes test cluster (control plane + one node), kubeconfig in .loraplex/kubeconfig"
+	@echo "make cluster-down    stop it and remove what the node made (processes, mounts, bridge, iptables rules)"
+	@echo "make images          build the Loraplex and pause images and import them into the node"
+	@echo "make e2e             cluster, images, helm install, samples; the end-to-end tests through the router"
+	@echo "make e2e-up          the same setup, left running; prints the router URL and the tenants' keys"
 	@echo "make crds            regenerate manifests/crds (and the chart's copy) from core/*.ts"
 	@echo "make install         apply the CRDs to the cluster in \$$KUBECONFIG (default .loraplex/kubeconfig)"
 	@echo "make run-controller  run the controller locally against that cluster"
@@ -77,12 +80,25 @@ services-status:
 
 cluster-up:
 	bash scripts/cluster.sh up
+	bash scripts/node.sh up
 
 cluster-down:
+	bash scripts/node.sh down
 	bash scripts/cluster.sh down
 
 cluster-status:
 	bash scripts/cluster.sh status
+	bash scripts/node.sh status
+
+.PHONY: images e2e e2e-up
+images:
+	bash scripts/images.sh all
+
+e2e: deps
+	bash scripts/e2e.sh test
+
+e2e-up: deps
+	bash scripts/e2e.sh up
 
 .PHONY: crds install run-controller samples
 # The kubectl on PATH, else the one scripts/cluster.sh builds (expanded by the recipe's shell).

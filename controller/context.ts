@@ -1,7 +1,7 @@
 // What every reconciler gets: settings, the API client, the informer caches, and helpers for
 // the labels and owner references that tie generated objects to their Tenant or ModelPool.
 import type { Logger } from "../core/log.ts";
-import type { ModelPoolSpecInput, ModelPoolStatus } from "../core/model-pool.ts";
+import type { Engine, ModelPoolSpecInput, ModelPoolStatus } from "../core/model-pool.ts";
 import type { TenantStatus } from "../core/tenant-status.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Informer } from "../kube/informer.ts";
@@ -16,6 +16,8 @@ export type ControllerConfig = {
   systemNamespace: string;
   engineImage: string;
   agentImage: string;
+  /** Engine of pools whose spec.engine is unset (vllm unless --default-engine says otherwise). */
+  defaultEngine: Engine;
   /** Default bucket of tenant data; a Tenant's spec.storage.bucket overrides it. */
   bucket: string;
   s3Endpoint: string;

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_SYSTEM_NAMESPACE } from "../core/cluster-layout.ts";
 import type { ServiceConfig } from "../core/config.ts";
 import { intFlag } from "../core/flags.ts";
-import { DEFAULT_ENGINE_IMAGE } from "../core/model-pool.ts";
+import { DEFAULT_ENGINE_IMAGE, Engine } from "../core/model-pool.ts";
 import pkg from "../package.json" with { type: "json" };
 import type { ControllerConfig } from "./context.ts";
 
@@ -30,7 +30,8 @@ runs tenant erasure on deletion, and elects a leader through a Lease so replicas
   --retry-period D           renew / acquire interval (default 2s)
   --identity ID              this candidate's name in the Lease (default: $POD_NAME or host_pid)
   --engine-image IMAGE       default vLLM image (default ${DEFAULT_ENGINE_IMAGE})
-  --agent-image IMAGE        adapter agent image (default loraplex/loraplex:${pkg.version})
+  --agent-image IMAGE        adapter agent image, also the engine simulator's (default loraplex/loraplex:${pkg.version})
+  --default-engine E         engine of ModelPools without spec.engine: vllm or simulator (default vllm)
   --gpu-resource NAME        GPU extended resource (default nvidia.com/gpu)
   --pod-security LEVEL       Pod Security level enforced on tenant namespaces (default baseline)
   --owner-cluster-role NAME  ClusterRole bound to a dedicated tenant's owners (default loraplex-tenant-owner)
@@ -102,6 +103,7 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
       identity: { type: "string" },
       "engine-image": { type: "string", default: DEFAULT_ENGINE_IMAGE },
       "agent-image": { type: "string", default: `loraplex/loraplex:${pkg.version}` },
+      "default-engine": { type: "string", default: "vllm" },
       "gpu-resource": { type: "string", default: "nvidia.com/gpu" },
       "pod-security": { type: "string", default: "baseline" },
       "owner-cluster-role": { type: "string", default: "loraplex-tenant-owner" },
@@ -113,6 +115,10 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
   const level = values["pod-security"];
   if (level !== "privileged" && level !== "baseline" && level !== "restricted") {
     throw new Error(`--pod-security must be privileged, baseline or restricted, got '${level}'`);
+  }
+  const engine = Engine.safeParse(values["default-engine"]);
+  if (!engine.success) {
+    throw new Error(`--default-engine must be vllm or simulator, got '${values["default-engine"]}'`);
   }
   const systemNamespace = values["system-namespace"];
   const s3Url = new URL(env.S3_ENDPOINT);
@@ -132,6 +138,7 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
       systemNamespace,
       engineImage: values["engine-image"],
       agentImage: values["agent-image"],
+      defaultEngine: engine.data,
       bucket: env.S3_BUCKET,
       s3Endpoint: env.S3_ENDPOINT,
       s3Region: env.S3_REGION,

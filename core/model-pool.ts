@@ -10,6 +10,14 @@ export const DEFAULT_ENGINE_IMAGE = "vllm/vllm-openai:v0.11.0";
 export const ENGINE_PORT = 8000;
 export const AGENT_PORT = 8001;
 
+/**
+ * What a pool's engine container runs: vLLM (production), or Loraplex's engine simulator
+ * (`loraplex engine-sim`: vLLM's OpenAI and LoRA-loading API without a GPU or a model, for tests
+ * and demos; its answers are generated text, not a model's).
+ */
+export const Engine = z.enum(["vllm", "simulator"]);
+export type Engine = z.infer<typeof Engine>;
+
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const AgentSettings = z
@@ -35,6 +43,9 @@ const AgentSettings = z
 export const ModelPoolSpec = z
   .object({
     model: ModelName.describe("Base model name the pool serves (vLLM --served-model-name)"),
+    engine: Engine.optional().describe(
+      "vllm, or simulator: Loraplex's engine simulator (no GPU, no model; for tests and demos); default: the controller's --default-engine (vllm)",
+    ),
     modelSource: z
       .string()
       .min(1)
@@ -80,6 +91,9 @@ export const ModelPoolStatus = z
   .object({
     observedGeneration: z.number().int().min(0).optional(),
     service: z.string().optional().describe("Name of the engine Service the router discovers"),
+    engine: Engine.optional().describe(
+      "The engine the pool's Pods run (spec.engine or the controller's default)",
+    ),
     replicas: z.number().int().min(0).optional(),
     readyReplicas: z.number().int().min(0).optional(),
     conditions: Conditions.optional(),

@@ -156,7 +156,9 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       }
     };
     watchPools();
-    cleanups.push(async () => tenants.store.onChange(watchPools)());
+    // Tenants added later (a router started before any Tenant existed) get their pool watched too.
+    const stopWatchingTenants = tenants.store.onChange(watchPools);
+    cleanups.push(async () => stopWatchingTenants());
 
     const channel = redisKeys.keyRevocations();
     const keys = createKeyStore({ pool: db, secret: keySecret, redis, channel });

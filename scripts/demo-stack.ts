@@ -197,7 +197,7 @@ export async function startStack(opts: {
   }
 }
 
-async function uploadAdapters(tenants: Tenant[]): Promise<void> {
+export async function uploadAdapters(tenants: Tenant[]): Promise<void> {
   const cfg = loadServiceConfig();
   const s3 = createS3Client(cfg);
   const dir = await mkdtemp(join(STATE, "adapters-"));

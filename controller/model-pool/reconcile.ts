@@ -76,6 +76,7 @@ export async function reconcileModelPool(
   const status: ModelPoolStatus = {
     observedGeneration: mp.metadata.generation,
     service: engineName(name),
+    engine: spec.engine ?? ctx.config.defaultEngine,
     replicas: ds.replicas ?? 0,
     readyReplicas: ready,
     conditions: buildConditions(

@@ -1,5 +1,5 @@
-// The engine Deployment of a ModelPool: vLLM with runtime LoRA loading enabled, and the adapter
-// agent beside it. The two containers share an emptyDir: the agent downloads and verifies an
+// The engine Deployment of a ModelPool: the engine (vLLM with runtime LoRA loading enabled, or
+// the engine simulator; see engine-container.ts) and the adapter agent beside it. The two containers share an emptyDir: the agent downloads and verifies an
 // adapter into it, then asks vLLM (over localhost) to load it from the same path.
 import { engineName } from "../../core/cluster-layout.ts";
 import { AGENT_PORT, ENGINE_PORT, type ModelPoolSpec } from "../../core/model-pool.ts";
@@ -8,10 +8,9 @@ import { POOL_LABEL, TENANT_LABEL } from "../../kube/types.ts";
 import type { ControllerConfig, ModelPoolObject } from "../context.ts";
 import { managedLabels, ownerRef } from "../context.ts";
 import { quantityValue } from "../quantity.ts";
+import { ADAPTER_DIR, DEFAULT_ENGINE, dropAll, engineContainer, http } from "./engine-container.ts";
 
 export const ENGINE_APP_LABELS = { "app.kubernetes.io/name": "loraplex-engine" };
-const ADAPTER_DIR = "/adapters";
-const DEFAULT_ENGINE = { cpu: "4", memory: "32Gi" };
 const DEFAULT_AGENT = { cpu: "250m", memory: "512Mi" };
 
 type Resources = { cpu?: string; memory?: string } | undefined;
@@ -35,49 +34,18 @@ export function poolLabels(mp: ModelPoolObject): Record<string, string> {
   return managedLabels({ [POOL_LABEL]: mp.metadata.name!, ...(tenant ? { [TENANT_LABEL]: tenant } : {}) });
 }
 
-function vllmArgs(spec: ModelPoolSpec): string[] {
-  const args = [
-    spec.modelSource ?? spec.model,
-    "--served-model-name",
-    spec.model,
-    "--host",
-    "0.0.0.0",
-    "--port",
-    String(ENGINE_PORT),
-    "--enable-lora",
-    "--max-loras",
-    String(spec.maxLoras),
-    "--max-lora-rank",
-    String(spec.maxLoraRank),
-  ];
-  if (spec.maxCpuLoras !== undefined) args.push("--max-cpu-loras", String(spec.maxCpuLoras));
-  return [...args, ...(spec.extraArgs ?? [])];
-}
-
-const dropAll = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
-
 export function renderDeployment(
   mp: ModelPoolObject,
   spec: ModelPoolSpec,
   config: ControllerConfig,
 ): KubeObject {
   const pool = mp.metadata.name!;
-  const engine = {
-    cpu: spec.resources?.cpu ?? DEFAULT_ENGINE.cpu,
-    memory: spec.resources?.memory ?? DEFAULT_ENGINE.memory,
-  };
   const agent = {
     cpu: spec.agent.resources?.cpu ?? DEFAULT_AGENT.cpu,
     memory: spec.agent.resources?.memory ?? DEFAULT_AGENT.memory,
   };
-  const gpus = spec.gpusPerReplica > 0 ? { [spec.gpuResource]: String(spec.gpusPerReplica) } : {};
   const cacheBytes = Math.floor((quantityValue(spec.agent.cacheSize) ?? 0) * 0.9); // headroom below the emptyDir limit
-  const http = (port: string, path: string, period: number, failures: number) => ({
-    httpGet: { path, port },
-    periodSeconds: period,
-    failureThreshold: failures,
-    timeoutSeconds: 5,
-  });
+  const engine = engineContainer(spec, config);
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -103,31 +71,7 @@ export function renderDeployment(
           ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
           ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
           containers: [
-            {
-              name: "vllm",
-              image: spec.image ?? config.engineImage,
-              command: ["vllm", "serve"],
-              args: vllmArgs(spec),
-              env: [
-                { name: "VLLM_ALLOW_RUNTIME_LORA_UPDATING", value: "True" },
-                { name: "HF_HOME", value: "/cache/huggingface" },
-              ],
-              ports: [{ name: "http", containerPort: ENGINE_PORT, protocol: "TCP" }],
-              resources: {
-                requests: { cpu: engine.cpu, memory: engine.memory, ...gpus },
-                limits: { memory: engine.memory, ...gpus },
-              },
-              // Model loading can take many minutes; liveness starts only once /health answers.
-              startupProbe: http("http", "/health", 10, 180),
-              readinessProbe: http("http", "/health", 5, 3),
-              livenessProbe: http("http", "/health", 10, 6),
-              securityContext: dropAll,
-              volumeMounts: [
-                { name: "adapters", mountPath: ADAPTER_DIR, readOnly: true },
-                { name: "cache", mountPath: "/cache" },
-                { name: "shm", mountPath: "/dev/shm" },
-              ],
-            },
+            engine,
             {
               name: "agent",
               image: spec.agent.image ?? config.agentImage,

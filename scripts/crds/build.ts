@@ -210,6 +210,7 @@ export function buildCrds(): Crd[] {
       schema: modelPoolSchema(),
       columns: [
         { name: "Model", type: "string", jsonPath: ".spec.model" },
+        { name: "Engine", type: "string", jsonPath: ".status.engine" },
         { name: "Replicas", type: "integer", jsonPath: ".spec.replicas" },
         { name: "Available", type: "integer", jsonPath: ".status.readyReplicas" },
         readyColumn("Ready"),

@@ -1,12 +1,15 @@
 // Command loraplex-cluster runs a control-plane-only Kubernetes cluster in a
 // single process, for tests: embedded etcd, kube-apiserver and
-// kube-controller-manager, all listening on 127.0.0.1 only.
+// kube-controller-manager and kube-scheduler, all listening on 127.0.0.1 only.
 //
 // It plays the role of controller-runtime's envtest, but with real
 // controllers (namespace finalization, garbage collection, quota usage,
 // Deployment -> ReplicaSet -> Pod, service accounts, endpoint slices, jobs),
-// so tests see the same behaviour as on a real cluster. There is no
-// scheduler and no kubelet: Pods are created and stay Pending.
+// so tests see the same behaviour as on a real cluster. The scheduler binds
+// Pods to a node once one registers: scripts/node.sh runs a kubelet (and
+// kube-proxy) as the node "loraplex-node" with the credentials written here
+// (node.kubeconfig, kube-proxy.kubeconfig in --data-dir). Without a node,
+// Pods stay Pending.
 //
 // Once the apiserver reports /readyz and the controller manager has done its
 // first work, it prints exactly one line to stdout:
@@ -136,6 +139,12 @@ func run() error {
 	if err := writeKubeconfig(kcmKubeconfig, server, certs.caPEM, "system:kube-controller-manager", certs.kcmToken); err != nil {
 		return err
 	}
+	for _, id := range nodeIdentities {
+		path := filepath.Join(dir, strings.TrimSuffix(id.file, ".token")+".kubeconfig")
+		if err := writeKubeconfig(path, server, certs.caPEM, id.user, certs.nodeTokens[id.file]); err != nil {
+			return err
+		}
+	}
 
 	// SIGTERM/SIGINT (or stdin EOF) end the run. Each component has its own
 	// context so they stop in order: controllers, apiserver, then etcd.
@@ -163,6 +172,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	startScheduler, err := prepareScheduler(kcmKubeconfig)
+	if err != nil {
+		return err
+	}
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
@@ -178,6 +191,7 @@ func run() error {
 	kcmCtx, stopKCM := context.WithCancel(context.Background())
 	defer stopKCM()
 	kcmDone := make(chan error, 1)
+	schedDone := make(chan error, 1) // the scheduler shares the controller manager's context
 	readyCtx, cancelReady := context.WithTimeout(sigCtx, *readyTimeout)
 	readyErr := make(chan error, 1)
 	go func() {
@@ -193,6 +207,9 @@ func run() error {
 			// this whole process with it) when the apiserver is not healthy
 			// within 10s of its start, which a cold start on 2 cores can miss.
 			if err := startKCM(kcmCtx, kcmDone); err != nil {
+				return err
+			}
+			if err := startScheduler(kcmCtx, schedDone); err != nil {
 				return err
 			}
 			return waitDefaultServiceAccount(readyCtx, client)
@@ -218,6 +235,8 @@ func run() error {
 			runErr = fmt.Errorf("kube-apiserver stopped: %v", err)
 		case err := <-kcmDone:
 			runErr = fmt.Errorf("kube-controller-manager stopped: %v", err)
+		case err := <-schedDone:
+			runErr = fmt.Errorf("kube-scheduler stopped: %v", err)
 		case err := <-etcd.Err():
 			runErr = fmt.Errorf("etcd failed: %v", err)
 		}
@@ -318,8 +337,14 @@ func startAPIServer(ctx context.Context, done chan<- error, port, etcdPort int, 
 		"--service-account-signing-key-file=" + certs.saKey,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",
+		// kubectl logs/exec: the apiserver calls the node's kubelet at its
+		// InternalIP (the node's bridge address) with a client certificate.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-client-certificate=" + certs.kubeletClientCert,
+		"--kubelet-client-key=" + certs.kubeletClientKey,
 		// The "kubernetes" Service cannot point at 127.0.0.1 (Endpoints reject
-		// loopback), and nothing runs in-cluster to use it anyway.
+		// loopback); scripts/node.sh points it at the node's bridge address,
+		// where it forwards to this apiserver, when Pods need it.
 		"--endpoint-reconciler-type=none",
 		"--profiling=false",
 	}

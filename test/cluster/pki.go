@@ -34,11 +34,29 @@ type pki struct {
 	servingKey  string
 	saKey       string // service-account token signing key (RSA)
 	tokenFile   string // static tokens for --token-auth-file
+	// Client certificate the apiserver presents to kubelets (logs, exec,
+	// port-forward); its subject is in system:masters.
+	kubeletClientCert string
+	kubeletClientKey  string
 
 	caPEM      []byte
 	adminToken string
 	kcmToken   string
+	// Identities of the node's agents (see nodeIdentities), by file name.
+	nodeTokens map[string]string
 }
+
+// nodeIdentities are the users the test node's kubelet and kube-proxy
+// authenticate as: the names and groups kubeadm gives them, so the Node
+// authorizer, NodeRestriction and the bootstrap RBAC roles treat them as on
+// any cluster. Their kubeconfigs are written beside the admin one.
+var nodeIdentities = []struct{ file, user, groups string }{
+	{"node.token", "system:node:" + nodeName, "system:nodes"},
+	{"kube-proxy.token", "system:kube-proxy", "system:node-proxier"},
+}
+
+// nodeName is the name of the one test node (scripts/node.sh).
+const nodeName = "loraplex-node"
 
 // ensurePKI creates dir/{ca.crt,ca.key,apiserver.crt,apiserver.key,sa.key,tokens.csv}
 // unless ca.crt already exists, and returns their paths.
@@ -49,6 +67,10 @@ func ensurePKI(dir string) (*pki, error) {
 		servingKey:  filepath.Join(dir, "apiserver.key"),
 		saKey:       filepath.Join(dir, "sa.key"),
 		tokenFile:   filepath.Join(dir, "tokens.csv"),
+
+		kubeletClientCert: filepath.Join(dir, "kubelet-client.crt"),
+		kubeletClientKey:  filepath.Join(dir, "kubelet-client.key"),
+		nodeTokens:        map[string]string{},
 	}
 	adminTokenFile := filepath.Join(dir, "admin.token")
 	kcmTokenFile := filepath.Join(dir, "controller-manager.token")
@@ -74,6 +96,13 @@ func ensurePKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	p.adminToken, p.kcmToken = string(admin), string(kcm)
+	for _, id := range nodeIdentities {
+		t, err := os.ReadFile(filepath.Join(dir, id.file))
+		if err != nil {
+			return nil, fmt.Errorf("%w (a data directory from an older loraplex-cluster: remove it)", err)
+		}
+		p.nodeTokens[id.file] = string(t)
+	}
 	return p, nil
 }
 
@@ -143,7 +172,36 @@ func generatePKI(dir string, p *pki, adminTokenFile, kcmTokenFile string) error 
 	tokens := fmt.Sprintf("%s,admin,admin,\"system:masters\"\n%s,system:kube-controller-manager,kube-controller-manager,\"system:masters\"\n",
 		adminToken, kcmToken)
 
-	files := []struct {
+	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	clientDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(10, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, caCert, &clientKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+
+	var nodeFiles []struct {
+		path string
+		data []byte
+	}
+	for _, id := range nodeIdentities {
+		t := randomToken()
+		tokens += fmt.Sprintf("%s,%s,%s,\"%s\"\n", t, id.user, id.user, id.groups)
+		nodeFiles = append(nodeFiles, struct {
+			path string
+			data []byte
+		}{filepath.Join(dir, id.file), []byte(t)})
+	}
+
+	files := append(nodeFiles, []struct {
 		path string
 		data []byte
 	}{
@@ -153,10 +211,12 @@ func generatePKI(dir string, p *pki, adminTokenFile, kcmTokenFile string) error 
 		{p.saKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
 		{adminTokenFile, []byte(adminToken)},
 		{kcmTokenFile, []byte(kcmToken)},
+		{p.kubeletClientCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientDER})},
+		{p.kubeletClientKey, pemKey(clientKey)},
 		{p.caCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})},
 		// Written last: its presence marks the directory as complete.
 		{p.tokenFile, []byte(tokens)},
-	}
+	}...)
 	for _, f := range files {
 		if err := writeFileAtomic(f.path, f.data, 0o600); err != nil {
 			return err

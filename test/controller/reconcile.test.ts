@@ -98,9 +98,39 @@ describe("shared tier", () => {
       const p = await get(R.modelPools, "shared", ns);
       return p?.status?.service ? p : undefined;
     });
-    expect(mp.status).toMatchObject({ service: "shared-engine", readyReplicas: 0 });
-    // No scheduler in the test control plane: pods stay Pending, so the pool is not Ready.
+    expect(mp.status).toMatchObject({ service: "shared-engine", readyReplicas: 0, engine: "vllm" });
+    // No node in the vitest control plane: pods stay Pending, so the pool is not Ready.
     expect(condition(mp, "Ready")).toMatchObject({ status: "False", reason: "ReplicasNotReady" });
+  }, 120_000);
+
+  it("runs the engine simulator from the Loraplex image, without GPUs, when spec.engine says so", async () => {
+    const ns = env.systemNamespace;
+    await admin.create(R.modelPools, {
+      apiVersion: "loraplex.io/v1alpha1",
+      kind: "ModelPool",
+      metadata: { name: "sim", namespace: ns },
+      spec: { model: MODEL, engine: "simulator", replicas: 0, gpusPerReplica: 1 },
+    });
+    const d = await waitFor("sim-engine Deployment", () => get(R.deployments, "sim-engine", ns));
+    const pod = (d as Loose).spec.template.spec;
+    const [engine, agent] = pod.containers;
+    expect(engine?.name).toBe("engine-sim");
+    expect(engine?.image).toBe(agent?.image);
+    expect(engine?.args.slice(0, 7)).toEqual([
+      "engine-sim",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "8000",
+      "--model",
+      MODEL,
+    ]);
+    expect(JSON.stringify(engine?.resources)).not.toContain("gpu");
+    const mp = await waitFor("sim status", async () => {
+      const p = await get(R.modelPools, "sim", ns);
+      return p?.status?.engine ? p : undefined;
+    });
+    expect(mp.status?.engine).toBe("simulator");
   }, 120_000);
 });
 

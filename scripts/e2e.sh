@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Loraplex installed by its Helm chart on the local test cluster (control plane + one node):
+#   e2e.sh up     cluster, images, `helm install` with test/e2e/values.yaml, the sample Tenants
+#                 and a simulator shared pool; waits until both Tenants are Ready with their Pods
+#                 Running, creates an API key per tenant and prints the router URL and the keys
+#                 (also in .loraplex/e2e.json). Leaves everything running (`make e2e-up`).
+#   e2e.sh test   up, then the end-to-end tests (test/e2e/, vitest.e2e.config.ts); stops the
+#                 cluster afterwards unless it was already running (`make e2e`).
+# Pods reach the machine's PostgreSQL, Redis and S3 server (scripts/services.sh, on loopback)
+# through the node's forwarders on the bridge address 10.244.0.1 (scripts/node.sh).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+NS=loraplex-system
+ROUTER_URL="http://127.0.0.1:${LORAPLEX_ROUTER_NODE_PORT:-30080}"
+WAIT=${LORAPLEX_E2E_TIMEOUT:-600}s
+out="$root/.loraplex/e2e"
+
+die() { echo "e2e: $*" >&2; exit 1; }
+note() { echo "e2e: $*" >&2; }
+bin=$(bash scripts/cluster.sh bin-dir)
+export KUBECONFIG="$root/.loraplex/kubeconfig"
+kubectl() { "$bin/kubectl" "$@"; }
+helm() { "$bin/helm" "$@"; }
+
+secret() { # namespace name key=value...
+  local ns=$1 name=$2; shift 2
+  local args=() kv
+  for kv in "$@"; do args+=(--from-literal="$kv"); done
+  kubectl -n "$ns" create secret generic "$name" "${args[@]}" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+}
+
+diagnose() { # what a person needs to see when a wait fails
+  echo "--- pods ---" >&2; kubectl get pods -A -o wide >&2 || true
+  echo "--- tenants / pools ---" >&2; kubectl get tenants,modelpools -A >&2 || true
+  echo "--- recent events ---" >&2
+  kubectl get events -A --sort-by=.lastTimestamp 2>/dev/null | tail -n 25 >&2 || true
+}
+
+engines_ready() { # the shared pool's replica and globex's two, all Ready, none terminating
+  local states
+  states=$(kubectl get pods -A -l app.kubernetes.io/name=loraplex-engine -o \
+    jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
+  [ "$(grep -c '^|True$' <<<"$states")" -ge 3 ] && ! grep -q '^|False$\|^|$' <<<"$states"
+}
+
+up() {
+  local start=$SECONDS t
+  bash scripts/services.sh up >/dev/null
+  bash scripts/cluster.sh up >/dev/null
+  bash scripts/node.sh up
+  t=$SECONDS
+  local ref; ref=$(bash scripts/images.sh all)
+  note "images ready in $((SECONDS - t))s: $ref"
+
+  mkdir -p "$out"
+  [ -f "$out/admin-token" ] || head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$out/admin-token"
+  [ -f "$out/key-secret" ] || head -c 32 /dev/urandom | base64 | tr '+/' '-_' >"$out/key-secret"
+  kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  secret "$NS" loraplex-postgres url=postgres://loraplex:loraplex@10.244.0.1:25432/loraplex
+  secret "$NS" loraplex-redis url=redis://10.244.0.1:26379
+  secret "$NS" loraplex-s3 S3_ACCESS_KEY_ID=S3RVER S3_SECRET_ACCESS_KEY=S3RVER
+  secret "$NS" loraplex-router "key-secret=$(cat "$out/key-secret")" "admin-token=$(cat "$out/admin-token")"
+
+  # The router is Ready only once it sees a healthy engine, so the Tenants and pools go in before
+  # `helm install --wait`: its CRDs first (the chart's crds/ are the same files; helm skips
+  # CRDs that exist), then the samples and the simulator pool for the chart's controller.
+  kubectl apply --server-side --field-manager=loraplex-install --force-conflicts -f manifests/crds/ >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s -f manifests/crds/ >/dev/null
+  # globex's dedicated pool asks for nodes labelled gpu-pool=globex (manifests/samples/globex.yaml).
+  kubectl label node loraplex-node gpu-pool=globex --overwrite >/dev/null
+  node scripts/e2e-setup.ts adapters
+  kubectl apply --server-side --field-manager=loraplex-samples -f manifests/samples/ >/dev/null
+  kubectl apply --server-side --field-manager=loraplex-samples --force-conflicts -f test/e2e/modelpool-shared.yaml >/dev/null
+
+  t=$SECONDS
+  helm upgrade --install loraplex charts/loraplex -n "$NS" -f test/e2e/values.yaml \
+    --set "image.tag=${ref##*:}" --wait --timeout "$WAIT" >/dev/null || { diagnose; die "helm install did not become ready"; }
+  note "helm install --wait done in $((SECONDS - t))s"
+
+  # The dedicated pool's agent reads S3 credentials from its own namespace, as in production.
+  t=$SECONDS
+  until kubectl get namespace tenant-globex >/dev/null 2>&1; do
+    ((SECONDS - t < 120)) || { diagnose; die "the controller did not create namespace tenant-globex"; }
+    sleep 1
+  done
+  secret tenant-globex loraplex-s3 S3_ACCESS_KEY_ID=S3RVER S3_SECRET_ACCESS_KEY=S3RVER
+
+  t=$SECONDS
+  kubectl wait --for=condition=Ready --timeout="$WAIT" tenant/acme tenant/globex >/dev/null \
+    || { diagnose; die "Tenants acme and globex did not become Ready"; }
+  # Polled rather than `kubectl wait`, which keeps waiting on a Pod that a rollout deletes.
+  until engines_ready; do
+    ((SECONDS - t < ${WAIT%s})) || { diagnose; die "engine Pods did not become Ready"; }
+    sleep 2
+  done
+  note "Tenants Ready and engine Pods Running in $((SECONDS - t))s"
+
+  ROUTER_URL=$ROUTER_URL ADMIN_TOKEN=$(cat "$out/admin-token") node scripts/e2e-setup.ts keys >"$root/.loraplex/e2e.json"
+  note "up in $((SECONDS - start))s"
+}
+
+print_info() {
+  node -e '
+    const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    console.log(`router: ${s.routerUrl}/v1  (admin token: ${s.adminToken})`);
+    for (const [t, k] of Object.entries(s.keys)) console.log(`  ${t.padEnd(8)} key ${k}`);
+    console.log(`kubectl: KUBECONFIG=${s.kubeconfig} kubectl get tenants,modelpools,pods -A`);
+    console.log("stop everything with: make cluster-down");
+  ' "$root/.loraplex/e2e.json"
+}
+
+case "${1:-}" in
+  up)
+    up
+    print_info
+    ;;
+  test)
+    was_up=false
+    bash scripts/cluster.sh status >/dev/null 2>&1 && bash scripts/node.sh status >/dev/null 2>&1 && was_up=true
+    start=$SECONDS
+    rc=0
+    # up in a subshell: its `die` must not skip the teardown below.
+    (up) && vitest run --config vitest.e2e.config.ts || rc=$?
+    note "e2e finished in $((SECONDS - start))s (rc $rc)"
+    if ! $was_up; then bash scripts/node.sh down && bash scripts/cluster.sh down; fi
+    exit $rc
+    ;;
+  *) die "usage: e2e.sh up|test" ;;
+esac
