@@ -6,17 +6,28 @@ import { resolve } from "node:path";
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = resolve(ROOT, "bin/loraplex.js");
 
-/** Asks the kernel for a free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
+// Test ports come from 20000-29999: below Linux's ephemeral range (32768-60999), so an outgoing
+// connection (thousands per run, to Postgres, Redis, S3 and the engines) can never take a port
+// between this check and the server's listen, and below the NodePort range (30000-32767).
+const TEST_PORTS = { from: 20_000, to: 30_000 };
+const RESERVED = new Set([25432, 26379, 29000]); // the local services (scripts/services.sh)
+
+function tryListen(port: number): Promise<boolean> {
+  return new Promise((ok) => {
     const srv = createServer();
     srv.unref();
-    srv.on("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
+    srv.once("error", () => ok(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => ok(true)));
   });
+}
+
+/** A loopback port that is free now, picked at random so parallel test files rarely meet. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = TEST_PORTS.from + Math.floor(Math.random() * (TEST_PORTS.to - TEST_PORTS.from));
+    if (!RESERVED.has(port) && (await tryListen(port))) return port;
+  }
+  throw new Error(`no free loopback port in ${TEST_PORTS.from}-${TEST_PORTS.to - 1}`);
 }
 
 export type Proc = {
