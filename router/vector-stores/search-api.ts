@@ -33,6 +33,17 @@ export function createSearchApi(d: VectorStoreApiDeps): Router {
       const startedAt = Date.now();
       const t0 = performance.now();
       let tokens = 0;
+      const meterSearch = (result: { ok: boolean; httpStatus: number; reason?: string }) =>
+        d.meter.searched({
+          tenant: caller.tenant,
+          keyId: caller.keyId,
+          requestId,
+          model,
+          tokens,
+          startedAt,
+          durationMs: performance.now() - t0,
+          ...result,
+        });
       let data: SearchHit[];
       try {
         const q = await d.embed(caller.tenant, [text], requestId);
@@ -54,32 +65,14 @@ export function createSearchApi(d: VectorStoreApiDeps): Router {
           d.searchOptions,
         );
       } catch (err) {
-        const status = err instanceof ApiError ? err.status : 500;
-        d.meter.searched({
-          tenant: caller.tenant,
-          keyId: caller.keyId,
-          requestId,
-          model,
-          tokens,
-          startedAt,
-          durationMs: performance.now() - t0,
+        meterSearch({
           ok: false,
-          httpStatus: status,
+          httpStatus: err instanceof ApiError ? err.status : 500,
           reason: err instanceof Error ? err.message : String(err),
         });
         throw err;
       }
-      d.meter.searched({
-        tenant: caller.tenant,
-        keyId: caller.keyId,
-        requestId,
-        model,
-        tokens,
-        startedAt,
-        durationMs: performance.now() - t0,
-        ok: true,
-        httpStatus: 200,
-      });
+      meterSearch({ ok: true, httpStatus: 200 });
       await d.stores.touch(tenant, [vs]);
       res.json({
         object: "vector_store.search_results.page",
