@@ -22,17 +22,22 @@ export function client(tenant: string, options: { maxRetries?: number; timeout?:
 
 const bin = execFileSync("bash", ["scripts/cluster.sh", "bin-dir"]).toString().trim();
 
-/** kubectl's stdout; throws with its stderr when it exits non-zero. */
+/** kubectl's stdout (input, when given, on its stdin); throws with its stderr when it exits non-zero. */
 export function kubectl(...args: string[]): string {
+  return run(args);
+}
+
+function run(args: string[], input?: string): string {
   return execFileSync(`${bin}/kubectl`, ["--kubeconfig", env.kubeconfig, ...args], {
+    input,
     stdio: ["pipe", "pipe", "pipe"],
   }).toString();
 }
 
 /** kubectl's exit status and combined output, for commands expected to fail. */
-export function kubectlResult(...args: string[]): { ok: boolean; out: string } {
+export function kubectlResult(args: string[], input?: string): { ok: boolean; out: string } {
   try {
-    return { ok: true, out: kubectl(...args) };
+    return { ok: true, out: run(args, input) };
   } catch (e) {
     const err = e as { stdout?: Buffer; stderr?: Buffer };
     return { ok: false, out: `${err.stdout?.toString() ?? ""}${err.stderr?.toString() ?? ""}` };
@@ -40,10 +45,7 @@ export function kubectlResult(...args: string[]): { ok: boolean; out: string } {
 }
 
 export function kubectlApply(manifest: unknown): void {
-  execFileSync(`${bin}/kubectl`, ["--kubeconfig", env.kubeconfig, "apply", "-f", "-"], {
-    input: JSON.stringify(manifest),
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  run(["apply", "-f", "-"], JSON.stringify(manifest));
 }
 
 type PodList = {
