@@ -97,8 +97,11 @@ export type RunningRouter = {
   adminToken: string;
   tenants: TenantStore;
   pools: Pools;
-  /** Stops taking requests, lets in-flight ones finish for up to graceMs, then releases everything. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Stops taking requests, lets in-flight ones finish for up to graceMs, then releases everything.
+   * With handoffMs, it first keeps serving that long while every answer closes its connection.
+   */
+  close(graceMs?: number, handoffMs?: number): Promise<void>;
 };
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -294,9 +297,18 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     );
 
     let closing: Promise<void> | undefined;
-    const close = (graceMs = 10_000) => {
+    const close = (graceMs = 10_000, handoffMs = 0) => {
       closing ??= (async () => {
         draining = true;
+        if (handoffMs > 0) {
+          // Clients leave their kept-alive sockets on a clean close after an answer, instead of
+          // racing a close of an idle socket with their next request (a lost POST); a socket no
+          // request used in this time is idle for good and closed below.
+          server.prependListener("request", (_req, res) => {
+            res.shouldKeepAlive = false;
+          });
+          await sleep(Math.min(handoffMs, graceMs));
+        }
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const deadline = Date.now() + graceMs;
