@@ -2,7 +2,7 @@
 // functions instead of concrete modules so each step (auth, policy, scheduling, hooks) stays
 // replaceable and the hot path reads as a straight line.
 import type { Logger } from "../../core/log.ts";
-import type { Authenticated, Hooks, ResolvedModel } from "../../core/request-context.ts";
+import type { Authenticated, EngineEndpoint, Hooks, ResolvedModel } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { FlowControl } from "../fairness/flow-control.ts";
 import type { Upstreams } from "../forward/upstreams.ts";
@@ -20,7 +20,7 @@ export type RouterDeps = {
   listModels(tenant: Tenant): { object: "list"; data: { id: string }[] };
   /** Validates an endpoint's body (ApiError 400 naming the field) and applies tenant policy. */
   prepareBody(
-    endpoint: "chat.completions" | "completions" | "embeddings",
+    endpoint: EngineEndpoint,
     tenant: Tenant,
     body: Record<string, unknown>,
   ): PreparedBody;
