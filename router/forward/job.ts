@@ -1,8 +1,9 @@
 // One admitted request as the forwarder sees it: where it goes, the body it sends upstream, and
 // what the relay must do with the answer. Its own file so proxy.ts and relay.ts share it
 // without importing each other.
-import type { RequestContext } from "../../core/request-context.ts";
+
 import type { ApiError } from "../../core/errors.ts";
+import type { RequestContext } from "../../core/request-context.ts";
 import type { Lane } from "../fairness/flow-control.ts";
 import type { StreamStats } from "./sse.ts";
 

@@ -4,10 +4,16 @@
 // once per admitted request; or rejected on the way.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
-import type { Authenticated, Endpoint, EngineEndpoint, Outcome, RequestContext } from "../../core/request-context.ts";
+import type {
+  Authenticated,
+  Endpoint,
+  EngineEndpoint,
+  Outcome,
+  RequestContext,
+} from "../../core/request-context.ts";
+import type { AnswerShaper } from "../forward/job.ts";
 import { forward } from "../forward/proxy.ts";
 import { NO_TENANT } from "../metrics.ts";
-import type { AnswerShaper } from "../forward/job.ts";
 import { parseJsonObject, readBody } from "./body.ts";
 import type { RouterDeps } from "./deps.ts";
 import type { PreparedBody } from "./prepare-body.ts";
@@ -28,7 +34,7 @@ export type Translate = (
   auth: Authenticated,
   parsed: Record<string, unknown>,
   requestId: string,
-) => Promise<PreparedBody & { shaper: AnswerShaper }>;
+) => Promise<PreparedBody & { shaper: AnswerShaper; promptBytes: number }>;
 
 const FEATURE = /^[A-Za-z0-9._:/-]{1,64}$/;
 
@@ -55,11 +61,10 @@ export async function handleInference(
     const raw = await readBody(req, deps.maxBodyBytes);
     const parsed = parseJsonObject(raw);
     clientModel = parsed.model;
-    const prepared = translate
+    const prepared: PreparedBody & { shaper?: AnswerShaper; promptBytes?: number } = translate
       ? await translate(auth, parsed, requestId)
       : deps.prepareBody(spec.endpoint as EngineEndpoint, auth.tenant, parsed);
-    const { body, maxOutputTokens } = prepared;
-    const shaper = "shaper" in prepared ? (prepared.shaper as AnswerShaper) : undefined;
+    const { body, maxOutputTokens, shaper } = prepared;
     const resolved = deps.resolveModel(auth.tenant, body.model as string);
     model = resolved.requested;
     const stream = spec.streamable && body.stream === true;
@@ -80,7 +85,8 @@ export async function handleInference(
       stream,
       endUser: typeof body.user === "string" ? body.user.slice(0, 256) : undefined,
       feature: featureOf(req),
-      promptTokensEstimate: Math.ceil(raw.length / 4),
+      // A translated body may carry more than the client sent (retrieved excerpts).
+      promptTokensEstimate: Math.ceil((prepared.promptBytes ?? raw.length) / 4),
       maxOutputTokens,
       stage: "authenticated",
       audit: undefined,

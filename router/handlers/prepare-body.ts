@@ -29,7 +29,11 @@ export type PreparedBody = {
   maxOutputTokens: number;
 };
 
-export function prepareBody(endpoint: EngineEndpoint, tenant: Tenant, body: Record<string, unknown>): PreparedBody {
+export function prepareBody(
+  endpoint: EngineEndpoint,
+  tenant: Tenant,
+  body: Record<string, unknown>,
+): PreparedBody {
   allowEngineParams(endpoint, body);
   switch (endpoint) {
     case "chat.completions": {

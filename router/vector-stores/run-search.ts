@@ -4,22 +4,11 @@
 // embedded with the tenant's embedding model through its own pool, and the search — served or
 // failed once the stores were found — is one usage event (a retrieval call).
 import { ApiError } from "../../core/errors.ts";
-import type { Filter } from "../../retrieval/filters.ts";
-import { countChunks, type SearchHit, searchChunks } from "../../retrieval/search.ts";
+import { countChunks, type SearchHit, type StoreSearch, searchChunks } from "../../retrieval/search.ts";
 import { vectorStoreNotFound } from "../../retrieval/store-files.ts";
 import type { VectorStoreApiDeps } from "./deps.ts";
 import { embeddingModelOf } from "./embedder.ts";
 import type { Caller } from "./http.ts";
-
-export type StoreSearch = {
-  /** Well-formed store ids (retrieval/ids.ts); existence and tenant are checked here. */
-  storeIds: string[];
-  text: string;
-  k: number;
-  filters?: Filter;
-  hybrid: boolean;
-  scoreThreshold?: number;
-};
 
 export type SearchStores = (caller: Caller, q: StoreSearch) => Promise<SearchHit[]>;
 
