@@ -3,7 +3,7 @@
 // file_search_call item (when the tool ran), then per output item output_item.added →
 // content_part.added → output_text.delta… → output_text.done → content_part.done →
 // output_item.done (function calls: function_call_arguments.delta… → .done), and finally
-// response.completed (or response.incomplete) carrying usage. Every event has a sequence_number.
+// response.completed carrying the final response and usage. Every event has a sequence_number.
 import type { ApiError } from "../../core/errors.ts";
 import { itemId } from "./translate-request.ts";
 import {
@@ -13,7 +13,6 @@ import {
   messageItem,
   type ResponseFrame,
   responseObject,
-  statusOf,
   type ToolCall,
 } from "./translate-response.ts";
 
@@ -185,9 +184,9 @@ export function createStreamTranslator(f: ResponseFrame, finish: Finish) {
             arguments: c.call.arguments,
           }) + event("response.output_item.done", { output_index: c.index, item: done });
       }
-      const response = await finish(answer, output);
-      const type = statusOf(answer) === "incomplete" ? "response.incomplete" : "response.completed";
-      return out + event(type, { response });
+      // Always response.completed, even when the response's status says incomplete (output cap
+      // reached): the SDK's stream helper takes the final response, usage included, only from it.
+      return out + event("response.completed", { response: await finish(answer, output) });
     },
 
     error(e: ApiError): string {
