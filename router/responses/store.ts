@@ -3,6 +3,7 @@
 // name the tenant in every WHERE, so another tenant's id changes nothing and reads as not found.
 import type pg from "pg";
 import { ApiError } from "../../core/errors.ts";
+import { isStorable, repairText } from "../../core/safe-text.ts";
 import { withTenant } from "../../metering/tenant-db.ts";
 import type { ChatMessage, StoredInputItem } from "./translate-request.ts";
 
@@ -22,6 +23,23 @@ export type StoredResponse = {
   conversation: ChatMessage[];
 };
 
+/**
+ * JSON that PostgreSQL's jsonb accepts: client text (values and keys) holding NUL or a lone
+ * surrogate, which jsonb refuses, is stored repaired, each such character as U+FFFD, as the audit
+ * trail stores it.
+ */
+const jsonb = (value: unknown) => JSON.stringify(storable(value));
+
+function storable(v: unknown): unknown {
+  if (typeof v === "string") return isStorable(v) ? v : repairText(v);
+  if (Array.isArray(v)) return v.map(storable);
+  if (typeof v !== "object" || v === null) return v;
+  // No prototype: a client key "__proto__" stays a plain key.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [k, x] of Object.entries(v)) out[isStorable(k) ? k : repairText(k)] = storable(x);
+  return out;
+}
+
 export type ResponseStore = ReturnType<typeof createResponseStore>;
 
 export function createResponseStore(pool: pg.Pool) {
@@ -33,9 +51,9 @@ export function createResponseStore(pool: pg.Pool) {
         [
           id,
           tenant,
-          JSON.stringify(r.response),
-          JSON.stringify(r.inputItems),
-          JSON.stringify(r.conversation),
+          jsonb(r.response),
+          jsonb(r.inputItems),
+          jsonb(r.conversation),
           Number(r.response.created_at),
         ],
       );
