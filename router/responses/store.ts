@@ -9,7 +9,7 @@ import type { ChatMessage, StoredInputItem } from "./translate-request.ts";
 
 /** Response ids are parsed, never trusted: a malformed one is a 404 like an unknown one. */
 const RESPONSE_ID = /^resp_[a-f0-9]{48}$/;
-export const isResponseId = (v: unknown): v is string => typeof v === "string" && RESPONSE_ID.test(v);
+const isResponseId = (v: unknown): v is string => typeof v === "string" && RESPONSE_ID.test(v);
 
 export const responseNotFound = (id: string, param?: string) =>
   new ApiError(404, `Response with id '${id.slice(0, 100)}' not found.`, {
