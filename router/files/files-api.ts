@@ -5,6 +5,7 @@ import { pipeline } from "node:stream/promises";
 import express, { type Request, type Response, type Router } from "express";
 import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import { sendList } from "../api/list-page.ts";
 import { clientClosed } from "../handlers/body.ts";
 import type { FilesStore } from "./files-store.ts";
 import { receiveUpload } from "./receive-upload.ts";
@@ -105,14 +106,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
       if (order !== "asc" && order !== "desc") throw invalidRequest("order must be 'asc' or 'desc'", "order");
       const purpose = q.purpose === undefined ? undefined : String(q.purpose);
       const after = idParam(q.after, "after", FILE_ID);
-      const page = await deps.store.list(tenantOf(caller), { purpose, limit, after, order });
-      res.json({
-        object: "list",
-        data: page.data,
-        first_id: page.data[0]?.id ?? null,
-        last_id: page.data.at(-1)?.id ?? null,
-        has_more: page.has_more,
-      });
+      sendList(res, await deps.store.list(tenantOf(caller), { purpose, limit, after, order }));
     }),
   );
 

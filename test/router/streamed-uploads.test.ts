@@ -184,27 +184,18 @@ describe("streamed uploads (item 6)", () => {
   }, 180_000);
 
   it("refuses an invalid fine-tuning file whose purpose comes after it, storing nothing", async () => {
-    const r = await new Promise<Sent>((resolve, reject) => {
-      const req = request(`${stack.url}/v1/files`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${stack.keys[stack.initech]}`,
-          "content-type": `multipart/form-data; boundary=${BOUNDARY}`,
-        },
-      });
-      req.on("response", (res) => {
-        let body = "";
-        res.on("data", (c) => {
-          body += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", reject);
-      req.end(`${head("bad.jsonl")}${example}{"not": "an example"}\n${tail}`);
+    const r = await fetch(`${stack.url}/v1/files`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${stack.keys[stack.initech]}`,
+        "content-type": `multipart/form-data; boundary=${BOUNDARY}`,
+      },
+      body: `${head("bad.jsonl")}${example}{"not": "an example"}\n${tail}`,
     });
+    const error = ((await r.json()) as { error: { code: string; param: string; message: string } }).error;
     expect(r.status).toBe(400);
-    expect(JSON.parse(r.body).error).toMatchObject({ code: "invalid_file_format", param: "file" });
-    expect(JSON.parse(r.body).error.message).toContain("line 2");
+    expect(error).toMatchObject({ code: "invalid_file_format", param: "file" });
+    expect(error.message).toContain("line 2");
     const out = await s3.send(
       new ListObjectsV2Command({ Bucket: bucket, Prefix: `tenants/${stack.initech}/files/` }),
     );
