@@ -70,10 +70,12 @@ export async function handleInference(
     const stream = spec.streamable && body.stream === true;
     const clientOptions = isObject(body.stream_options) ? body.stream_options : undefined;
     const upstreamModel = resolved.adapter?.loraName ?? resolved.baseModel;
-    // The engine sees only router-derived identity: its lora name and the tenant's salt,
-    // overwriting whatever the client put there.
+    // The engine sees only router-derived identity and plan: its lora name, the tenant's salt and
+    // its plan's priority (a client's own `priority` was refused by allowEngineParams).
     body.model = upstreamModel;
     body.cache_salt = deps.cacheSalt(auth.tenant);
+    const priority = auth.tenant.spec.limits?.priority;
+    if (priority !== undefined) body.priority = priority;
     if (stream) body.stream_options = { ...clientOptions, include_usage: true };
     ctx = {
       requestId,
