@@ -64,14 +64,14 @@ export function budgetKeys(keys: KeySpace, tenant: string, at: { day: string; mo
 // Every Redis call inside a script costs the (single-threaded) server a microsecond or two, so
 // figures read once are carried along and written back with one HSET instead of being re-read
 // or incremented field by field (the script runs atomically: nothing changes them in between).
+// (int() is LIMITS_LUA's, which every script puts first.)
 export const BUDGET_LUA = `
-local function int(n) return string.format('%d', n) end
 
 local function sweep(h, z, now)
-  local ids = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 200)
+  local ids = redis.call('ZRANGEBYSCORE', z, '-inf', int(now), 'LIMIT', '0', '200')
   for _, rid in ipairs(ids) do
     local a = tonumber(redis.call('HGET', h, 'r:' .. rid) or '0')
-    if a ~= 0 then redis.call('HINCRBY', h, 'resv', -a) end
+    if a ~= 0 then redis.call('HINCRBY', h, 'resv', int(-a)) end
     redis.call('HDEL', h, 'r:' .. rid)
     redis.call('ZREM', z, rid)
   end
@@ -94,10 +94,10 @@ end
 -- resv: the open reservations check_cap just read.
 local function reserve(h, z, cap, amount, id, now, resv_ms, keep_ms, resv)
   if cap < 0 then return end
-  redis.call('HSET', h, 'resv', int(resv + amount), 'r:' .. id, amount)
-  redis.call('ZADD', z, now + resv_ms, id)
-  redis.call('PEXPIRE', h, keep_ms)
-  redis.call('PEXPIRE', z, keep_ms)
+  redis.call('HSET', h, 'resv', int(resv + amount), 'r:' .. id, int(amount))
+  redis.call('ZADD', z, int(now + resv_ms), id)
+  redis.call('PEXPIRE', h, int(keep_ms))
+  redis.call('PEXPIRE', z, int(keep_ms))
 end
 
 -- Converts the reservation to actual spend (also when it was swept: the request was served).
@@ -115,11 +115,11 @@ local function settle_cap(h, z, cap, actual, id, thresholds, keep_ms)
   end
   local spent = tonumber(v[3] or '0') + actual
   redis.call('HSET', h, 'resv', int(resv), 'spent', int(spent))
-  redis.call('PEXPIRE', h, keep_ms)
+  redis.call('PEXPIRE', h, int(keep_ms))
   local fired = {}
   if cap >= 0 then
     for _, pct in ipairs(thresholds) do
-      if spent * 100 >= cap * pct and redis.call('HSETNX', h, 'a:' .. pct, 1) == 1 then
+      if spent * 100 >= cap * pct and redis.call('HSETNX', h, 'a:' .. pct, '1') == 1 then
         table.insert(fired, pct)
       end
     end
