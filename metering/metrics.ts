@@ -1,6 +1,7 @@
 // Metering's Prometheus series. `tenant` is always the resolved tenant name (never client input),
 // `reason` comes from a fixed set of rejection reasons, so label cardinality stays bounded.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { metricChildren } from "../core/metric-children.ts";
 
 export type MeteringMetrics = {
   rejected(tenant: string, reason: string): void;
@@ -92,10 +93,13 @@ export function createMeteringMetrics(registry: Registry): MeteringMetrics {
     labelNames: ["result"],
     registers,
   });
+  // Every settlement sets both periods' spend and cap: children kept (core/metric-children.ts).
+  const spendOf = metricChildren((t, p) => spend.labels(t, p));
+  const capOf = metricChildren((t, p) => cap.labels(t, p));
   return {
     rejected: (t, r) => rejections.labels(t, r).inc(),
-    spend: (t, p, usd) => spend.labels(t, p).set(usd),
-    cap: (t, p, usd) => cap.labels(t, p).set(usd),
+    spend: (t, p, usd) => spendOf(t, p).set(usd),
+    cap: (t, p, usd) => capOf(t, p).set(usd),
     alert: (t, p, th) => alerts.labels(t, p, String(th)).inc(),
     spoolDepth: (n) => depth.set(n),
     spoolFallback: (n) => fallback.set(n),
