@@ -2,6 +2,7 @@
 // `reason` comes from a fixed set of rejection reasons, so label cardinality stays bounded.
 import type { Registry } from "prom-client";
 import { metricFactory } from "../core/metric-factory.ts";
+import { metricChildren } from "../core/metric-children.ts";
 
 export type MeteringMetrics = {
   rejected(tenant: string, reason: string): void;
@@ -74,10 +75,13 @@ export function createMeteringMetrics(registry: Registry): MeteringMetrics {
   const webhooks = m.counter("loraplex_alert_webhooks_total", "Alert webhook deliveries, after retries", [
     "result",
   ]);
+  // Every settlement sets both periods' spend and cap: children kept (core/metric-children.ts).
+  const spendOf = metricChildren((t, p) => spend.labels(t, p));
+  const capOf = metricChildren((t, p) => cap.labels(t, p));
   return {
     rejected: (t, r) => rejections.labels(t, r).inc(),
-    spend: (t, p, usd) => spend.labels(t, p).set(usd),
-    cap: (t, p, usd) => cap.labels(t, p).set(usd),
+    spend: (t, p, usd) => spendOf(t, p).set(usd),
+    cap: (t, p, usd) => capOf(t, p).set(usd),
     alert: (t, p, th) => alerts.labels(t, p, String(th)).inc(),
     spoolDepth: (n) => depth.set(n),
     spoolFallback: (n) => fallback.set(n),

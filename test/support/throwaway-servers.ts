@@ -71,7 +71,7 @@ export async function startDedicatedPostgres(): Promise<DedicatedPostgres> {
   };
 }
 
-export type DedicatedRedis = { url: string; port: number; stop(): Promise<void> };
+export type DedicatedRedis = { url: string; port: number; pid?: number; stop(): Promise<void> };
 
 export async function startDedicatedRedis(): Promise<DedicatedRedis> {
   const port = await freePort();
@@ -94,6 +94,7 @@ export async function startDedicatedRedis(): Promise<DedicatedRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: child.pid,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
