@@ -1,4 +1,4 @@
-// Uploads stream to S3 (issue 13, item 6): a 128 MiB fine-tuning file passes through the router
+// Uploads stream to S3 (issue 13, item 6): a 192 MiB fine-tuning file passes through the router
 // with its memory bounded (the peak resident set, read from /proc, grows by less than the file:
 // it was never held whole; buffering it took three copies and more), and an upload that is too large or abandoned by its client leaves neither an object nor
 // an unfinished multipart upload behind. The S3 server is a dedicated one, so that listing its
@@ -14,12 +14,13 @@ import { type DedicatedS3, startDedicatedS3 } from "../support/throwaway-servers
 import { type Stack, startStack, until } from "./harness.ts";
 
 const MiB = 1024 * 1024;
-const MAX_FILE_BYTES = 130 * MiB;
-const BIG = 128 * MiB;
+const MAX_FILE_BYTES = 194 * MiB;
+const BIG = 192 * MiB;
 /**
  * The most the router's peak memory may grow while it takes in the file: less than the file.
- * Not much less: a bare node:http server that only discards a 128 MiB body already peaks some
- * 74 MiB higher (socket buffers wait for the garbage collector); the upload adds its S3 parts.
+ * Not much less: socket buffers wait for the garbage collector, so a bare node:http server that
+ * only discards a 128 MiB body already peaks 74 MiB higher (86 MiB for 256 MiB); the upload adds
+ * its S3 parts. Measured here: 89-114 MiB for 128 MiB, 152 MiB for 192 MiB on a loaded machine.
  */
 const MEMORY_BOUND = BIG;
 
@@ -132,7 +133,7 @@ function memory(pid: number): { rss: number; peak: number } {
 }
 
 describe("streamed uploads (item 6)", () => {
-  it("stores a 128 MiB fine-tuning file while the router's memory grows by less than the file", async () => {
+  it("stores a 192 MiB fine-tuning file while the router's memory grows by less than the file", async () => {
     const pid = stack.routerPid!;
     // Writing 5 to clear_refs resets the peak (VmHWM) to the current resident set.
     writeFileSync(`/proc/${pid}/clear_refs`, "5");
