@@ -2,6 +2,8 @@
 # `engine-sim`...). Node 24 runs the TypeScript sources directly (type stripping), so there is
 # no build step; the sources live in /app, outside node_modules, where Node strips types.
 #   docker build -t loraplex/loraplex:0.1.0 .
+# Layers as scripts/images.sh makes them: the runtime (Node + production node_modules) first,
+# the sources last, so a source-only change rebuilds only the last layer.
 
 FROM node:24-slim AS deps
 WORKDIR /app

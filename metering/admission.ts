@@ -32,10 +32,12 @@ end
 local capped = #KEYS >= 2*n + 4
 if capped then
   local bd, bdx, bm, bmx = KEYS[2*n+1], KEYS[2*n+2], KEYS[2*n+3], KEYS[2*n+4]
-  local bad = check_cap('daily', bd, bdx, cap_d, amount, now) or check_cap('monthly', bm, bmx, cap_m, amount, now)
+  local bad, resv_d = check_cap('daily', bd, bdx, cap_d, amount, now)
   if bad then return {2, bad[1], bad[2], bad[3]} end
-  reserve(bd, bdx, cap_d, amount, id, now, resv_ms, keep_d)
-  reserve(bm, bmx, cap_m, amount, id, now, resv_ms, keep_m)
+  local bad_m, resv_m = check_cap('monthly', bm, bmx, cap_m, amount, now)
+  if bad_m then return {2, bad_m[1], bad_m[2], bad_m[3]} end
+  reserve(bd, bdx, cap_d, amount, id, now, resv_ms, keep_d, resv_d)
+  reserve(bm, bmx, cap_m, amount, id, now, resv_ms, keep_m, resv_m)
 end
 for i = 1, n do apply_scope(scopes[i], now, want, id, lease_ms) end
 if n > 0 then return {1, tostring(scopes[1].r), tostring(scopes[1].t)} end

@@ -39,6 +39,8 @@ import { createRouterMetrics } from "./metrics.ts";
 import { createMetricsServer } from "./metrics-server.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
+import { createResponsesRouter } from "./responses/routes.ts";
+import { createResponseStore } from "./responses/store.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
 import { startVectorStores } from "./vector-stores/setup.ts";
@@ -263,6 +265,9 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       env,
     });
     cleanups.push(() => retrieval.close());
+    // The Responses API: stored responses, and file_search over the same metered search.
+    const responseStore = createResponseStore(db);
+    deps.responses = { store: responseStore, search: retrieval.search };
     const server = createRouterServer({
       deps,
       readiness,
@@ -272,6 +277,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         ...(metering?.routers ?? []),
         ...training.routers,
         ...retrieval.routers,
+        createResponsesRouter({ authenticate: (h) => auth.authenticate(h), store: responseStore }),
       ],
     });
     const metricsServer = createMetricsServer({

@@ -39,7 +39,9 @@ diagnose() { # what a person needs to see when a wait fails
 
 engines_ready() { # the shared pool's replica and globex's two, all Ready, none terminating
   local states
-  states=$(kubectl get pods -A -l app.kubernetes.io/name=loraplex-engine -o \
+  # Pods that ended (Failed/Succeeded) are no replica of any rollout: left out.
+  states=$(kubectl get pods -A -l app.kubernetes.io/name=loraplex-engine \
+    --field-selector=status.phase!=Failed,status.phase!=Succeeded -o \
     jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
   [ "$(grep -c '^|True$' <<<"$states")" -ge 3 ] && ! grep -q '^|False$\|^|$' <<<"$states"
 }
@@ -48,7 +50,13 @@ up() {
   local start=$SECONDS t
   bash scripts/services.sh up >/dev/null
   bash scripts/cluster.sh up >/dev/null
-  bash scripts/node.sh up
+  # globex's dedicated pool asks for nodes labelled gpu-pool=globex (manifests/samples/globex.yaml).
+  # The kubelet registers with the label, so Pods kept from an earlier run are not refused
+  # (NodeAffinity) in the moment between registration and a later `kubectl label`.
+  LORAPLEX_NODE_LABELS=gpu-pool=globex bash scripts/node.sh up
+  # Pods of an earlier run that the kubelet refused or that ended stay until deleted (the test
+  # control plane's Pod garbage collector only acts above thousands of them).
+  kubectl delete pods -A --field-selector=status.phase=Failed --wait=false >/dev/null 2>&1 || true
   t=$SECONDS
   local ref; ref=$(bash scripts/images.sh all)
   note "images ready in $((SECONDS - t))s: $ref"
@@ -67,8 +75,7 @@ up() {
   # CRDs that exist), then the samples and the simulator pool for the chart's controller.
   kubectl apply --server-side --field-manager=loraplex-install --force-conflicts -f manifests/crds/ >/dev/null
   kubectl wait --for=condition=Established --timeout=60s -f manifests/crds/ >/dev/null
-  # globex's dedicated pool asks for nodes labelled gpu-pool=globex (manifests/samples/globex.yaml).
-  kubectl label node loraplex-node gpu-pool=globex --overwrite >/dev/null
+  kubectl label node loraplex-node gpu-pool=globex --overwrite >/dev/null # when the node was already up
   node scripts/e2e-setup.ts adapters
   kubectl apply --server-side --field-manager=loraplex-samples -f manifests/samples/ >/dev/null
   kubectl apply --server-side --field-manager=loraplex-samples --force-conflicts -f test/e2e/modelpool-shared.yaml >/dev/null

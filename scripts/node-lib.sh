@@ -41,7 +41,7 @@ ensure_packages() {
   local missing=() pair
   for pair in containerd:containerd runc:runc ctr:containerd iptables:iptables ipset:ipset \
     conntrack:conntrack socat:socat /usr/lib/cni/bridge:containernetworking-plugins \
-    buildah:buildah mmdebstrap:mmdebstrap; do
+    mmdebstrap:mmdebstrap; do
     local cmd=${pair%%:*} pkg=${pair#*:}
     if [[ $cmd == /* ]]; then [ -x "$cmd" ] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
     [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")

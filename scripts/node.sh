@@ -5,6 +5,7 @@
 # names and kube-router's network-policy controller (iptables + ipset) as NetworkPolicy enforcer.
 #   node.sh build    build the node's Go binaries into the per-user cache (no-op when cached)
 #   node.sh up       start the node against the running control plane; wait until it is Ready
+#                    (LORAPLEX_NODE_LABELS=k=v,... : labels the kubelet registers the node with)
 #   node.sh down     stop it and remove what it made: processes, mounts, network namespaces,
 #                    veths, the bridge, iptables chains and ipsets, cgroups
 #   node.sh status   say whether it runs
@@ -332,7 +333,7 @@ up() {
   kubectl_ delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   start_bg kubelet "$bin/kubelet" --config "$state/kubelet.yaml" \
     --kubeconfig "$cluster_data/node.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$GW" \
-    --root-dir "$varlib/kubelet" --cert-dir "$varlib/pki"
+    --root-dir "$varlib/kubelet" --cert-dir "$varlib/pki" ${LORAPLEX_NODE_LABELS:+--node-labels "$LORAPLEX_NODE_LABELS"}
   wait_for "$KUBELET_TIMEOUT" kubelet "the kubelet did not register node $NODE_NAME" kubectl_ get node "$NODE_NAME"
   # What the node-ipam controller would do: the Pod range, for kube-proxy and kube-router.
   kubectl_ patch node "$NODE_NAME" --type merge \
