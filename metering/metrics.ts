@@ -1,8 +1,8 @@
 // Metering's Prometheus series. `tenant` is always the resolved tenant name (never client input),
 // `reason` comes from a fixed set of rejection reasons, so label cardinality stays bounded.
 import type { Registry } from "prom-client";
-import { metricFactory } from "../core/metric-factory.ts";
 import { metricChildren } from "../core/metric-children.ts";
+import { metricFactory } from "../core/metric-factory.ts";
 
 export type MeteringMetrics = {
   rejected(tenant: string, reason: string): void;
