@@ -20,6 +20,7 @@ import { createS3Client } from "../core/s3.ts";
 import { createPools, type Pools, type Replica } from "../router/scheduling/pools.ts";
 import { type FleetReplica, scrapeCounter, startReplica, uploadAdapter } from "../test/support/stack.ts";
 import { uniqueName } from "../test/support/unique.ts";
+import { seededRandom } from "./processes.ts";
 
 const POOL = "bench/shared";
 const DEADLINE_MS = 240_000; // per policy; the run stops early (and says so) past it
@@ -45,18 +46,6 @@ const CONCURRENCY = Number(flags.concurrency);
 const TIME_SCALE = Number(flags["time-scale"]);
 const SEED = Number(flags.seed);
 
-/** mulberry32: a small seeded PRNG so both policies see the same request sequence. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function zipfSequence(count: number, n: number, s: number, seed: number): number[] {
   const cdf: number[] = [];
   let total = 0;
@@ -64,7 +53,7 @@ function zipfSequence(count: number, n: number, s: number, seed: number): number
     total += k ** -s;
     cdf.push(total);
   }
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   return Array.from({ length: count }, () => {
     const u = rnd() * total;
     let lo = 0;

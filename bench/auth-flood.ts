@@ -4,8 +4,8 @@
 // The bogus keys stop costing a Postgres lookup each: unknown prefixes are remembered and the
 // failed-authentication limit per address refuses further lookups (valid keys stay cached).
 //
-//   node bench/auth-flood.ts [--requests 400] [--bogus 5000] [--flood-concurrency 8]
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+//   node bench/auth-flood.ts [--requests 400] [--bogus 5000] [--flood-concurrency 8] [--help]
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -14,14 +14,27 @@ import { parseArgs } from "node:util";
 import { Pool } from "undici";
 import { freePort } from "../test/support/process.ts";
 import { makeTarget, once, type Sample, summarize } from "./load-gen.ts";
+import { launch, stopAll, waitOk } from "./processes.ts";
 
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "400" },
     bogus: { type: "string", default: "5000" },
     "flood-concurrency": { type: "string", default: "8" },
+    help: { type: "boolean", default: false },
   },
 });
+if (flags.help) {
+  console.log(`Valid-request latency, quiet and during a flood of distinct bogus API keys (one router).
+
+  node bench/auth-flood.ts [options]
+    --requests N           sequential valid chat completions per phase (default 400)
+    --bogus N              distinct made-up keys sent during the second phase (default 5000)
+    --flood-concurrency N  bogus requests in flight at once (default 8)
+
+Starts the local services (scripts/services.sh up), an engine simulator, an agent and a router.`);
+  process.exit(0);
+}
 const REQUESTS = Number(flags.requests);
 const BOGUS = Number(flags.bogus);
 const FLOOD_CONCURRENCY = Number(flags["flood-concurrency"]);
@@ -29,23 +42,6 @@ const ROOT = resolve(import.meta.dirname, "..");
 const MODEL = "bench-llama-8b";
 const TENANT = `bench-auth-${process.pid}`;
 const ADMIN = `bench-admin-token-${"x".repeat(24)}`;
-
-const children: ChildProcess[] = [];
-function launch(args: string[], env: NodeJS.ProcessEnv = {}): void {
-  const child = spawn(process.execPath, [join(ROOT, "bin/loraplex.js"), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  children.push(child);
-}
-async function waitOk(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if ((await fetch(url).catch(() => undefined))?.ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not become ready`);
-}
 
 const dir = await mkdtemp(join(tmpdir(), "bench-auth-"));
 try {
@@ -134,6 +130,6 @@ try {
   console.log(`  p50 during / quiet: ${(during.p50 / quiet.p50).toFixed(2)} (target ≤ 1.20)`);
   console.log("  reproduce: node bench/auth-flood.ts");
 } finally {
-  for (const c of children) c.kill("SIGTERM");
+  stopAll();
   await rm(dir, { recursive: true, force: true });
 }

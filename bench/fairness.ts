@@ -16,7 +16,7 @@
 // arrives, 2 units per output token as it streams, divided by the tenant's weight. Jain's index is
 // taken per 10 s window over the tenants backlogged in it (a request sent and not yet answered
 // with a first token during at least 90 % of the window's samples).
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -25,6 +25,7 @@ import { Pool } from "undici";
 import { jainIndex } from "../router/fairness/vtc.ts";
 import { freePort } from "../test/support/process.ts";
 import { percentile } from "./load-gen.ts";
+import { launch, seededRandom, stopAll, waitOk } from "./processes.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -46,35 +47,6 @@ const WINDOW_MS = 10_000;
 const STEADY = ["steady-1", "steady-2", "steady-3", "steady-4", "steady-5"];
 const WEIGHTS: Record<string, number> = { heavy: 2, "light-a": 1, "light-b": 1 };
 const PROMPT = "Please summarise the following support ticket in two sentences. ".repeat(8);
-
-const children: ChildProcess[] = [];
-function launch(args: string[], env: NodeJS.ProcessEnv = {}): void {
-  const child = spawn(process.execPath, [join(ROOT, "bin/loraplex.js"), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  children.push(child);
-}
-async function waitOk(url: string): Promise<void> {
-  for (let i = 0; i < 900; i++) {
-    if ((await fetch(url).catch(() => undefined))?.ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not become ready`);
-}
-
-/** Deterministic exponential inter-arrival times (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Result = {
   tenant: string;
@@ -184,7 +156,7 @@ async function phase(
   );
   await Promise.all(
     Object.entries(rates).map(async ([tenant, rate], i) => {
-      const next = rng(1000 + i);
+      const next = seededRandom(1000 + i);
       let t = 0;
       for (;;) {
         t += (-Math.log(1 - next()) / rate) * 1000;
@@ -397,6 +369,6 @@ try {
     `command: node bench/fairness.ts --seconds ${SECONDS} --steady-rate ${STEADY_RATE} --noisy-factor ${NOISY_FACTOR} --max-num-seqs ${MAX_NUM_SEQS}`,
   );
 } finally {
-  for (const c of children) c.kill("SIGTERM");
+  stopAll();
   await rm(dir, { recursive: true, force: true });
 }

@@ -39,6 +39,8 @@ export type OverheadStack = {
   logFiles: string[];
   /** Process id behind each origin (for its CPU time). */
   pids: Map<string, number>;
+  /** The routers' own Redis (its CPU time is the gates' Lua scripts and the spool). */
+  redisPid?: number;
   stop(): Promise<void>;
 };
 
@@ -199,6 +201,7 @@ spec:
       key,
       logFiles: [...on, ...(off ? [off] : [])].map((r) => r.logFile),
       pids,
+      redisPid: redisServer.pid,
       stop,
     };
   } catch (err) {

@@ -39,6 +39,10 @@ const commands = {
     summary: "OpenAI-compatible, tenant-aware router",
     load: async () => (await import("../router/main.ts")).routerCommand,
   },
+  "train-sim": {
+    summary: "training SIMULATOR for fine-tune Jobs (no GPU): progress lines + a valid PEFT adapter",
+    load: async () => (await import("../trainer/train-sim.ts")).trainSimCommand,
+  },
   trainer: {
     summary: "fine-tuning worker: fair queue → Kubernetes Jobs → servable adapters",
     load: async () => (await import("../trainer/main.ts")).trainerCommand,

@@ -57,6 +57,7 @@ async function runController(
   const s3 = createS3Client(env);
   const eraser = createTenantEraser({
     client,
+    systemNamespace: opts.config.systemNamespace,
     s3,
     eraseTenantRows: async (tenant) => ({ ...(await eraseTenantData(pg, redis, tenant, { keys })) }),
   });

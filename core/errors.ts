@@ -60,6 +60,8 @@ export type OpenAIErrorCode =
   | "job_finished"
   // Vector stores (retrieval)
   | "vector_store_not_found"
+  // Responses API
+  | "response_not_found"
   | "file_batch_not_found"
   | "retrieval_not_configured"
   | "unsupported_parameter"

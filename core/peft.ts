@@ -154,6 +154,12 @@ export type GenerateOptions = {
   /** Approximate size of the weights file; sets the number of layers. Default 64 KiB. */
   sizeBytes?: number;
   hidden?: number;
+  /** Transformer layers; when set, `sizeBytes` is ignored. */
+  layers?: number;
+  /** Input and output width per target module (a base model's real projections); default hidden × hidden. */
+  moduleDims?: Record<string, { in: number; out: number }>;
+  /** lora_alpha in the config (default 2 × rank). */
+  loraAlpha?: number;
   targetModules?: string[];
   /** Different seeds give different weights, hence a different adapter identity. */
   seed?: string;
@@ -164,16 +170,17 @@ export function generateAdapter(opts: GenerateOptions): { config: AdapterConfig;
   const rank = opts.rank ?? 8;
   const hidden = opts.hidden ?? 256;
   const targets = opts.targetModules ?? ["q_proj", "v_proj"];
-  const perLayer = targets.length * 2 * rank * hidden * 2; // lora_A + lora_B, F16
-  const layers = Math.max(1, Math.round((opts.sizeBytes ?? 64 * 1024) / perLayer));
+  const dims = (mod: string) => opts.moduleDims?.[mod] ?? { in: hidden, out: hidden };
+  const perLayer = targets.reduce((n, mod) => n + rank * (dims(mod).in + dims(mod).out) * 2, 0); // F16
+  const layers = opts.layers ?? Math.max(1, Math.round((opts.sizeBytes ?? 64 * 1024) / perLayer));
   const header: Record<string, TensorInfo> = {};
   let offset = 0;
   for (let layer = 0; layer < layers; layer++) {
     for (const mod of targets) {
       const base = `base_model.model.model.layers.${layer}.self_attn.${mod}`;
       for (const [ab, shape] of [
-        ["A", [rank, hidden]],
-        ["B", [hidden, rank]],
+        ["A", [rank, dims(mod).in]],
+        ["B", [dims(mod).out, rank]],
       ] as const) {
         const len = shape[0] * shape[1] * 2;
         header[`${base}.lora_${ab}.weight`] = {
@@ -194,7 +201,7 @@ export function generateAdapter(opts: GenerateOptions): { config: AdapterConfig;
     peft_type: "LORA",
     base_model_name_or_path: opts.baseModel,
     r: rank,
-    lora_alpha: rank * 2,
+    lora_alpha: opts.loraAlpha ?? rank * 2,
     lora_dropout: 0,
     bias: "none",
     task_type: "CAUSAL_LM",

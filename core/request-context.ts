@@ -16,7 +16,10 @@
 // their own per-request state there too (see RequestContext below), never in side tables.
 import type { Tenant } from "./tenant.ts";
 
-export type Endpoint = "chat.completions" | "completions" | "embeddings";
+/** "responses": the Responses API, translated to the engine's chat completions (router/responses/). */
+export type Endpoint = "chat.completions" | "completions" | "embeddings" | "responses";
+/** The endpoints the engine itself serves (the router forwards their bodies after policy). */
+export type EngineEndpoint = Exclude<Endpoint, "responses">;
 
 type Stage = "authenticated" | "admitted" | "forwarded" | "settled" | "rejected";
 

@@ -73,6 +73,15 @@ const Limits = z
     alertWebhook: z.string().url().optional(),
     failOpen: z.boolean().optional().describe("Serve when Redis is unreachable instead of failing closed"),
     maxConcurrentFineTunes: z.number().int().min(0).optional(),
+    priority: z
+      .number()
+      .int()
+      .min(-1000)
+      .max(1000)
+      .optional()
+      .describe(
+        "The plan's engine priority, set by the router as vLLM's `priority` on every request (lower is served first; needs engines run with --scheduling-policy priority). Clients cannot send it",
+      ),
     perKey: ScopeLimits.optional().describe("Limits for each API key of the tenant"),
     perUser: ScopeLimits.optional().describe("Limits for each end user (the request's `user` field)"),
   })

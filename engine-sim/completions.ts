@@ -26,6 +26,7 @@ export async function handleCompletion(
 ): Promise<void> {
   const r = kind === "chat" ? parseChatRequest(body) : parseCompletionRequest(body);
   const { served, adapter } = engine.resolveModel(r.model);
+  engine.metrics.received(r.priority);
   const promptTokens = r.prompt.tokens.length;
   engine.checkContext(promptTokens, r.maxTokens);
   engine.faults.maybeFail();

@@ -32,6 +32,7 @@ export class EngineMetrics {
   private readonly saltQueries;
   private readonly saltHits;
   private readonly loraApi;
+  private readonly priorities;
   private readonly own: { model_name: string; engine: string };
 
   constructor(
@@ -174,7 +175,19 @@ export class EngineMetrics {
       labelNames: ["operation", "status"],
       registers,
     });
+    // Simulator behaviour, not vLLM's: the `priority` each request carried is counted, so a test
+    // can read what the router set (the simulator schedules first come, first served).
+    this.priorities = new Counter({
+      name: "loraplex_sim_requests_by_priority_total",
+      help: "Completion requests received, by the `priority` field they carried (0 when none).",
+      labelNames: ["priority"],
+      registers,
+    });
     this.own = own;
+  }
+
+  received(priority: number): void {
+    this.priorities.inc({ priority: String(priority) });
   }
 
   finished(reason: FinishReason): void {

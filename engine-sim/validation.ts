@@ -19,6 +19,8 @@ export type SamplingRequest = {
   seed: number | undefined;
   temperature: number;
   cacheSalt: string | undefined;
+  /** vLLM's request priority (lower first under --scheduling-policy priority); default 0. */
+  priority: number;
   ignoreEos: boolean;
   /** /v1/completions only: return the prompt before the completion. */
   echo: boolean;
@@ -140,6 +142,7 @@ function sampling(b: Body, prompt: Prompt, maxTokens: number | undefined, echo: 
     seed: optInt(b, "seed"),
     temperature,
     cacheSalt: (cacheSalt as string | null | undefined) ?? undefined,
+    priority: optInt(b, "priority") ?? 0,
     ignoreEos: optBool(b, "ignore_eos") ?? false,
     echo,
   };

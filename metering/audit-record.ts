@@ -2,7 +2,7 @@
 // What it keeps of the conversation follows tenant.spec.audit.mode: `full` keeps prompt and
 // response, `hashes` keeps only their SHA-256 (enough to prove what was said, not to read it),
 // `none` keeps neither. The router puts the texts on the request context (ctx.audit).
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { RequestContext } from "../core/request-context.ts";
 import { clipText, isStorable, originalHash, repairText } from "../core/safe-text.ts";
 import type { Tenant } from "../core/tenant.ts";
@@ -22,7 +22,8 @@ export type AuditContent = {
   repaired?: { prompt?: string; response?: string };
 };
 
-const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+// The one-shot hash: no Hash object per call (two calls per audited request).
+const sha256 = (s: string) => hash("sha256", s, "hex");
 const policyHashes = new WeakMap<Tenant, string>();
 
 /** Hash of the policy the router enforced; changes whenever the system prompt or its rules change. */

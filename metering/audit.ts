@@ -7,23 +7,39 @@ import type { Tenant } from "../core/tenant.ts";
 
 const BATCH = 5_000;
 
-/** Deletes each tenant's expired audit rows; returns how many per tenant. */
+/** Deletes in batches until fewer than BATCH rows went; returns how many. */
+async function deleteInBatches(pool: pg.Pool, sql: string, params: unknown[]): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rowCount } = await pool.query(sql, [...params, BATCH]);
+    total += rowCount ?? 0;
+    if ((rowCount ?? 0) < BATCH) return total;
+  }
+}
+
+/**
+ * Deletes each tenant's expired audit rows, and its stored responses (the Responses API keeps
+ * conversations, which follow the audit trail's retention); returns audit rows deleted per tenant.
+ */
 export async function purgeExpiredAudit(
   pool: pg.Pool,
   tenants: readonly Tenant[],
 ): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of tenants) {
-    let total = 0;
-    for (;;) {
-      const { rowCount } = await pool.query(
-        `DELETE FROM audit_log WHERE (tenant, ts, id) IN (
-           SELECT tenant, ts, id FROM audit_log WHERE tenant = $1 AND ts < now() - make_interval(days => $2) LIMIT $3)`,
-        [t.metadata.name, t.spec.audit.retentionDays, BATCH],
-      );
-      total += rowCount ?? 0;
-      if ((rowCount ?? 0) < BATCH) break;
-    }
+    const params = [t.metadata.name, t.spec.audit.retentionDays];
+    const total = await deleteInBatches(
+      pool,
+      `DELETE FROM audit_log WHERE (tenant, ts, id) IN (
+         SELECT tenant, ts, id FROM audit_log WHERE tenant = $1 AND ts < now() - make_interval(days => $2) LIMIT $3)`,
+      params,
+    );
+    await deleteInBatches(
+      pool,
+      `DELETE FROM responses WHERE id IN (
+         SELECT id FROM responses WHERE tenant = $1 AND created_at < now() - make_interval(days => $2) LIMIT $3)`,
+      params,
+    );
     if (total > 0) out[t.metadata.name] = total;
   }
   return out;

@@ -1,5 +1,5 @@
 // Tenant erasure, called by the controller's Tenant finalizer: removes the tenant's API keys,
-// usage events, rollups, audit rows, file and fine-tune records, vector stores with their files
+// usage events, rollups, audit rows, stored responses, file and fine-tune records, vector stores with their files
 // and chunks (retrieval/erasure.ts) (their S3 bytes go with the
 // tenant's prefix, which the controller deletes), Redis counters/reservations and spooled
 // events not yet written, and returns how many of each. A tombstone (tenant_erasures) makes the usage writer
@@ -17,6 +17,8 @@ export type ErasureCounts = RetrievalErasureCounts & {
   usageEvents: number;
   rollups: number;
   auditRows: number;
+  /** Stored responses of the Responses API. */
+  responses: number;
   files: number;
   /** Fine-tune jobs; their events and checkpoints go with them (ON DELETE CASCADE). */
   fineTuneJobs: number;
@@ -61,6 +63,7 @@ export async function eraseTenantData(
       usageEvents: await del("usage_events"),
       rollups: await del("usage_daily"),
       auditRows: await del("audit_log"),
+      responses: await del("responses"),
       files: await del("files"),
       fineTuneJobs: await del("fine_tune_jobs"),
       ...(await eraseRetrievalData(client, tenant)),

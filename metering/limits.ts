@@ -36,6 +36,11 @@ export function limitScopes(keys: KeySpace, ctx: RequestContext): LimitScope[] {
  * tokens), t (token tokens) and ts (ms of the last update); a missing hash is a full bucket.
  */
 export const LIMITS_LUA = `
+-- Numbers go to Redis as strings: Lua numbers handed to redis.call are formatted with
+-- "%.17g" (a slow floating-point path); every one passed here is a whole number, and int()
+-- writes the same digits through the integer path.
+local function int(n) return string.format('%d', n) end
+
 local function refill(have, cap, elapsed)
   if cap <= 0 then return 0 end
   if have == nil then return cap end
@@ -54,7 +59,7 @@ local function check_scope(s, now, want)
     if s.t < want then return {'tokens', math.ceil((want - s.t) * 60000 / s.tpm)} end
   end
   if s.mc > 0 then
-    redis.call('ZREMRANGEBYSCORE', s.leases, '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', s.leases, '-inf', int(now))
     s.inflight = redis.call('ZCARD', s.leases)
     if s.inflight >= s.mc then
       return {'concurrent', 1000}
@@ -72,12 +77,12 @@ local function apply_scope(s, now, want, id, lease_ms)
   if s.rpm > 0 or s.tpm > 0 then
     if s.rpm > 0 then s.r = s.r - 1 end
     if s.tpm > 0 then s.t = s.t - want end
-    redis.call('HSET', s.bucket, 'r', tostring(s.r), 't', tostring(s.t), 'ts', now)
-    redis.call('PEXPIRE', s.bucket, math.max(keep_ms(s.rpm, s.r), keep_ms(s.tpm, s.t), 1000))
+    redis.call('HSET', s.bucket, 'r', tostring(s.r), 't', tostring(s.t), 'ts', int(now))
+    redis.call('PEXPIRE', s.bucket, int(math.max(keep_ms(s.rpm, s.r), keep_ms(s.tpm, s.t), 1000)))
   end
   if s.mc > 0 then
-    redis.call('ZADD', s.leases, now + lease_ms, id)
-    redis.call('PEXPIRE', s.leases, lease_ms + 1000)
+    redis.call('ZADD', s.leases, int(now + lease_ms), id)
+    redis.call('PEXPIRE', s.leases, int(lease_ms + 1000))
   end
 end
 
@@ -90,8 +95,8 @@ local function settle_scope(s, now, refund, id)
       local elapsed = math.max(0, now - tonumber(h[3]))
       local r = refill(tonumber(h[1]), s.rpm, elapsed)
       local t = math.min(s.tpm, refill(tonumber(h[2]), s.tpm, elapsed) + refund)
-      redis.call('HSET', s.bucket, 'r', tostring(r), 't', tostring(t), 'ts', now)
-      redis.call('PEXPIRE', s.bucket, math.max(keep_ms(s.rpm, r), keep_ms(s.tpm, t), 1000))
+      redis.call('HSET', s.bucket, 'r', tostring(r), 't', tostring(t), 'ts', int(now))
+      redis.call('PEXPIRE', s.bucket, int(math.max(keep_ms(s.rpm, r), keep_ms(s.tpm, t), 1000)))
     end
   end
 end

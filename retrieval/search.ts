@@ -23,6 +23,17 @@ export type SearchRequest = {
   scoreThreshold?: number;
 };
 
+/** A search over some of one tenant's stores, before the query is embedded. */
+export type StoreSearch = {
+  /** Well-formed store ids (ids.ts); their existence and tenant are checked by the caller. */
+  storeIds: string[];
+  text: string;
+  k: number;
+  filters?: Filter;
+  hybrid: boolean;
+  scoreThreshold?: number;
+};
+
 export type SearchHit = {
   file_id: string;
   filename: string;

@@ -16,7 +16,6 @@ import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
 import { createKeySpace, type KeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
-import { sleep } from "../core/sleep.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { unmetered } from "../retrieval/usage.ts";
@@ -31,6 +30,7 @@ import { DEFAULT_SYNC_MS, startCounterSync } from "./fairness/shared-counters.ts
 import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
+import { gracefulCloser } from "./graceful-close.ts";
 import type { RouterDeps } from "./handlers/deps.ts";
 import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
@@ -39,6 +39,8 @@ import { createRouterMetrics } from "./metrics.ts";
 import { createMetricsServer } from "./metrics-server.ts";
 import { createCacheSalter } from "./policy.ts";
 import { resolveModel } from "./resolve-model.ts";
+import { createResponsesRouter } from "./responses/routes.ts";
+import { createResponseStore } from "./responses/store.ts";
 import { createPools, type Pools } from "./scheduling/pools.ts";
 import { createRouterServer, type Readiness } from "./server.ts";
 import { startVectorStores } from "./vector-stores/setup.ts";
@@ -98,10 +100,10 @@ export type RunningRouter = {
   tenants: TenantStore;
   pools: Pools;
   /**
-   * Stops taking requests, lets in-flight ones finish for up to graceMs, then releases everything.
-   * With handoffMs, it first keeps serving that long while every answer closes its connection.
+   * Fails readiness, keeps serving for delayMs, stops taking connections, lets in-flight requests
+   * finish for up to graceMs, then releases everything.
    */
-  close(graceMs?: number, handoffMs?: number): Promise<void>;
+  close(graceMs?: number, delayMs?: number): Promise<void>;
 };
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -226,12 +228,11 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       replicaWaitMs: opts.replicaWaitMs,
     };
 
-    let draining = false;
     // `everyPool` (GET /readyz?pools=all, for scripts such as make demo): every known pool has a
     // healthy replica, not just one of them; the plain probe stays per router, not per tenant.
     const readiness = (everyPool = false): Readiness => {
       const reasons: string[] = [];
-      if (draining) reasons.push("shutting down");
+      if (shutdown.draining()) reasons.push("shutting down");
       if (!tenants.synced()) reasons.push("tenants not loaded yet");
       const replicas = pools.replicas();
       if (!replicas.some((r) => r.healthy)) reasons.push("no healthy engine replica");
@@ -264,6 +265,9 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       env,
     });
     cleanups.push(() => retrieval.close());
+    // The Responses API: stored responses, and file_search over the same metered search.
+    const responseStore = createResponseStore(db);
+    deps.responses = { store: responseStore, search: retrieval.search };
     const server = createRouterServer({
       deps,
       readiness,
@@ -273,6 +277,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
         ...(metering?.routers ?? []),
         ...training.routers,
         ...retrieval.routers,
+        createResponsesRouter({ authenticate: (h) => auth.authenticate(h), store: responseStore }),
       ],
     });
     const metricsServer = createMetricsServer({
@@ -285,11 +290,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       opts.metricsHost ?? opts.host ?? "127.0.0.1",
     );
     cleanups.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
-    let active = 0;
-    server.on("request", (_req, res) => {
-      active++;
-      res.once("close", () => active--);
-    });
+    const shutdown = gracefulCloser(server);
     const url = await listen(server, opts.port ?? 8080, opts.host ?? "127.0.0.1");
     logger.info(
       { url, metricsUrl, schema, systemNamespace, mode: opts.kube ? "kube" : "local" },
@@ -297,24 +298,9 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     );
 
     let closing: Promise<void> | undefined;
-    const close = (graceMs = 10_000, handoffMs = 0) => {
+    const close = (graceMs = 10_000, delayMs = 0) => {
       closing ??= (async () => {
-        draining = true;
-        if (handoffMs > 0) {
-          // Clients leave their kept-alive sockets on a clean close after an answer, instead of
-          // racing a close of an idle socket with their next request (a lost POST); a socket no
-          // request used in this time is idle for good and closed below.
-          server.prependListener("request", (_req, res) => {
-            res.shouldKeepAlive = false;
-          });
-          await sleep(Math.min(handoffMs, graceMs));
-        }
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const deadline = Date.now() + graceMs;
-        while (active > 0 && Date.now() < deadline) await sleep(25);
-        server.closeAllConnections();
-        await closed;
+        await shutdown.close(graceMs, delayMs);
         await release();
         logger.info("router stopped");
       })();

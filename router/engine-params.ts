@@ -5,7 +5,7 @@
 // is refused with a 400 naming it (OpenAI's own wording for unknown arguments); OpenAI fields
 // that mean nothing to the engine are accepted and not forwarded.
 import { invalidRequest } from "../core/errors.ts";
-import type { Endpoint } from "../core/request-context.ts";
+import type { EngineEndpoint } from "../core/request-context.ts";
 
 /** OpenAI sampling/output fields plus vLLM's documented sampling extras, per endpoint. */
 const SAMPLING = [
@@ -31,7 +31,7 @@ const SAMPLING = [
   "min_tokens",
   "ignore_eos",
 ];
-const FORWARDED: Record<Endpoint, ReadonlySet<string>> = {
+const FORWARDED: Record<EngineEndpoint, ReadonlySet<string>> = {
   "chat.completions": new Set([
     ...SAMPLING,
     "messages",
@@ -74,7 +74,7 @@ const PLATFORM_OWNED: ReadonlySet<string> = new Set([
  * Refuses any field the endpoint does not forward (400 naming it) and removes the dropped
  * OpenAI-only fields, in place. One pass over the body's own keys.
  */
-export function allowEngineParams(endpoint: Endpoint, body: Record<string, unknown>): void {
+export function allowEngineParams(endpoint: EngineEndpoint, body: Record<string, unknown>): void {
   const allowed = FORWARDED[endpoint];
   for (const key of Object.keys(body)) {
     if (allowed.has(key)) continue;

@@ -3,6 +3,7 @@
 // client input can neither forge another tenant's series nor explode label cardinality.
 import { createHash } from "node:crypto";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { metricChildren as memo } from "../core/metric-children.ts";
 
 export const NO_TENANT = "none";
 
@@ -118,8 +119,7 @@ export function createRouterMetrics(replicas: () => ReplicaView[]): RouterMetric
     },
   });
 
-  // A label lookup hashes the label values on every call; these sit on the hot path, so each
-  // label set's child is looked up once and kept (label sets are bounded: resolved values only).
+  // On the hot path: each label set's child is looked up once (see core/metric-children.ts).
   const requestsBy = memo((t, m, s) => requests.labels(t, m, s));
   const durationBy = memo((t, m, s) => duration.labels(t, m, s));
   const ttftBy = memo((t, m) => ttft.labels(t, m));
@@ -151,18 +151,5 @@ export function createRouterMetrics(replicas: () => ReplicaView[]): RouterMetric
     upstreamRetry(reason) {
       retries.labels(reason).inc();
     },
-  };
-}
-
-function memo<T>(make: (...labels: string[]) => T): (...labels: string[]) => T {
-  const cache = new Map<string, T>();
-  return (...labels) => {
-    const key = labels.join("\0");
-    let v = cache.get(key);
-    if (v === undefined) {
-      v = make(...labels);
-      cache.set(key, v);
-    }
-    return v;
   };
 }

@@ -11,6 +11,7 @@ import { handleCompletions } from "./handlers/completions.ts";
 import type { RouterDeps } from "./handlers/deps.ts";
 import { handleEmbeddings } from "./handlers/embeddings.ts";
 import { handleModels } from "./handlers/models.ts";
+import { handleResponses } from "./responses/handler.ts";
 
 export type Readiness = { ready: boolean; reasons: string[] };
 
@@ -52,6 +53,8 @@ export function createRouterServer(opts: ServerOptions): Server {
           handled = handleCompletions(deps, req, res, receivedAt, requestId.id);
         else if (path === "/v1/embeddings")
           handled = handleEmbeddings(deps, req, res, receivedAt, requestId.id);
+        else if (path === "/v1/responses")
+          handled = handleResponses(deps, req, res, receivedAt, requestId.id);
       } else if (req.method === "GET") {
         if (path === "/v1/models") handled = handleModels(deps, req, res, receivedAt, requestId.id);
         else if (path.startsWith(MODEL_PATH) && path.length > MODEL_PATH.length) {
@@ -85,7 +88,13 @@ function fallbackApp(opts: ServerOptions): express.Express {
   app.use(refuseNulInUrl);
   for (const router of opts.routers ?? []) app.use(router);
   app.use((req: Request, res: Response) => {
-    const known = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"];
+    const known = [
+      "/v1/chat/completions",
+      "/v1/completions",
+      "/v1/embeddings",
+      "/v1/models",
+      "/v1/responses",
+    ];
     const e = known.includes(req.path)
       ? new ApiError(405, `Method ${req.method} is not allowed on ${req.path}.`, {
           code: "method_not_allowed",

@@ -112,11 +112,12 @@ export type ChatBody = z.infer<typeof ChatBody>;
 export type CompletionBody = z.infer<typeof CompletionBody>;
 export type EmbeddingBody = z.infer<typeof EmbeddingBody>;
 
-export const validateChatBody = (body: unknown): ChatBody => validate(ChatBody, body);
-export const validateCompletionBody = (body: unknown): CompletionBody => validate(CompletionBody, body);
-export const validateEmbeddingBody = (body: unknown): EmbeddingBody => validate(EmbeddingBody, body);
+export const validateChatBody = (body: unknown): ChatBody => validateWith(ChatBody, body);
+export const validateCompletionBody = (body: unknown): CompletionBody => validateWith(CompletionBody, body);
+export const validateEmbeddingBody = (body: unknown): EmbeddingBody => validateWith(EmbeddingBody, body);
 
-function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+/** Parses `body` with `schema`, or throws the 400 naming the first bad field ('input[2].content'). */
+export function validateWith<T>(schema: z.ZodType<T>, body: unknown): T {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw invalidRequest("The request body must be a JSON object.");
   }

@@ -8,7 +8,6 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join, relative, resolve } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
@@ -23,6 +22,7 @@ import { createS3Client, parseS3Uri } from "../core/s3.ts";
 import { sleep } from "../core/sleep.ts";
 import type { Tenant } from "../core/tenant.ts";
 import { loadTenantDir } from "../tenants/dir-source.ts";
+import { freePort } from "../test/support/process.ts";
 import { DEFAULT_TRAINER_PYTHON } from "../trainer/executor-local.ts";
 import {
   type LimitOverrides,
@@ -293,15 +293,4 @@ async function stopProc(p: Proc): Promise<void> {
     clearTimeout(t);
   }
   await p.exited;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
-  });
 }

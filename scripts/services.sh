@@ -165,7 +165,8 @@ s3_up() {
   [ -x "$root/node_modules/.bin/s3rver" ] || die "s3rver is not installed; run 'make deps' (npm ci) first"
   local nb; nb=$(node_bin)
   mkdir -p "$state/s3"
-  nohup setsid "$nb/node" "$root/node_modules/s3rver/bin/s3rver.js" --address 127.0.0.1 --port "$S3_PORT" \
+  # s3rver plus the multipart abort/list calls it lacks (scripts/s3-server.ts).
+  nohup setsid "$nb/node" "$root/scripts/s3-server.ts" --address 127.0.0.1 --port "$S3_PORT" \
     --directory "$state/s3" --configure-bucket "$S3_BUCKET" --silent >"$state/s3.log" 2>&1 </dev/null &
   echo $! >"$state/s3.pid"
   wait_for s3 20 curl -sf "http://127.0.0.1:$S3_PORT/" || die "S3 server did not answer on port $S3_PORT; see $state/s3.log"

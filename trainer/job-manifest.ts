@@ -14,6 +14,11 @@ export const FINE_TUNE_LABEL = "loraplex.io/fine-tune";
 
 export type JobPlacement = {
   image: string;
+  /**
+   * Run `loraplex train-sim` (the training simulator) from `image`, which is then the Loraplex
+   * image, instead of the training image's entrypoint: for clusters without GPUs (e2e tests).
+   */
+  simulator?: boolean;
   /** Namespace of shared-tier tenants' training Jobs; dedicated tenants train in tenant-<name>. */
   trainingNamespace: string;
   /** nvidia.com/gpu per Job (0: no GPU request, e.g. a CPU test cluster). */
@@ -25,6 +30,21 @@ export type JobPlacement = {
   bucket: string;
   /** The per-tenant Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and S3_ENDPOINT). */
   s3SecretName(tenant: string): string;
+};
+
+// The Loraplex image runs as user 1000 and writes nothing to its filesystem, so the simulator's
+// pod meets Pod Security "restricted" (the level a tenant namespace may enforce), like the chart's
+// own pods. The real training image's user is the image's own business, so it gets none of this.
+const SIMULATOR_POD_SECURITY = {
+  runAsNonRoot: true,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+const SIMULATOR_CONTAINER_SECURITY = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
 };
 
 /** ft-<hex of the fine-tune id>: both the Job's name and the adapter's name (a valid one). */
@@ -79,10 +99,12 @@ export function buildJobManifest(tenant: Tenant, job: JobObject, p: JobPlacement
           restartPolicy: "Never",
           automountServiceAccountToken: false,
           nodeSelector: p.nodeSelector,
+          ...(p.simulator ? { securityContext: SIMULATOR_POD_SECURITY } : {}),
           containers: [
             {
               name: "trainer",
               image: p.image,
+              ...(p.simulator ? { args: ["train-sim"], securityContext: SIMULATOR_CONTAINER_SECURITY } : {}),
               env: Object.entries(env).map(([k, value]) => ({ name: k, value })),
               envFrom: [{ secretRef: { name: p.s3SecretName(name) } }],
               ...(gpu ? { resources: { limits: gpu, requests: gpu } } : {}),

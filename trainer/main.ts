@@ -3,7 +3,6 @@
 // (executor-local.ts), and registers the trained adapter so routers serve it. Several replicas may run: dispatch is serialised in Postgres, tasks in BullMQ.
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
-import { CoreV1Api } from "@kubernetes/client-node";
 import { loadServiceConfig } from "../core/config.ts";
 import { createPgPool } from "../core/db.ts";
 import { intFlag } from "../core/flags.ts";
@@ -19,6 +18,7 @@ import { createTenantStore } from "../tenants/tenant-store.ts";
 import { createK8sExecutor, type Executor } from "./executor-k8s.ts";
 import { createLocalExecutor, DEFAULT_TRAINER_PYTHON } from "./executor-local.ts";
 import { startFineTuneMetering } from "./metering.ts";
+import { createPodLogReader } from "./pod-log.ts";
 import { createDispatcher } from "./queue.ts";
 import { startTrainerWorker } from "./worker.ts";
 
@@ -37,6 +37,9 @@ const USAGE = `usage: loraplex trainer [options]
   --training-namespace NS         namespace of shared-tier tenants' Jobs (default loraplex-training)
   --image REF                     training image (default loraplex/trainer:latest)
   --gpus N                        nvidia.com/gpu per Job (default 1; 0 requests none)
+  --training-simulator            Jobs run \`loraplex train-sim\` (the training SIMULATOR: no GPU, nothing
+                                  learned, a valid adapter) instead of the training image; --image must
+                                  then be the Loraplex image; no GPU is requested or metered
   --node-selector K=V,...         node placement of training pods
   --active-deadline-seconds N     a Job running longer fails (default 86400)
   --ttl-seconds-after-finished N  how long finished Jobs are kept (default 86400)
@@ -49,7 +52,10 @@ const USAGE = `usage: loraplex trainer [options]
 environment: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_BUCKET and S3 credentials, LOG_LEVEL;
   LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES(_FILE) as the router's: fine-tunes are metered`;
 
-function parse(argv: string[]) {
+function parse(args: string[]) {
+  // The one boolean flag; every other option takes a value.
+  const simulator = args.includes("--training-simulator");
+  const argv = args.filter((a) => a !== "--training-simulator");
   const { values: v } = parseArgs({
     args: argv,
     strict: true,
@@ -98,7 +104,9 @@ function parse(argv: string[]) {
     capacity: intFlag("--capacity", v.capacity, { min: 1 }) ?? 4,
     trainingNamespace: v["training-namespace"] ?? "loraplex-training",
     image: v.image ?? "loraplex/trainer:latest",
-    gpus: intFlag("--gpus", v.gpus) ?? 1,
+    simulator,
+    // The simulator uses no GPU: requesting one would only keep it from scheduling.
+    gpus: simulator ? 0 : (intFlag("--gpus", v.gpus) ?? 1),
     nodeSelector,
     activeDeadlineSeconds:
       intFlag("--active-deadline-seconds", v["active-deadline-seconds"], { min: 1 }) ?? 86_400,
@@ -168,7 +176,6 @@ async function runTrainer(argv: string[]): Promise<number> {
       });
     } else {
       const kube = createKubeClient(kc!, { fieldManager: "loraplex-trainer" });
-      const core = kc!.makeApiClient(CoreV1Api);
       executor = createK8sExecutor({
         kube,
         pool,
@@ -176,6 +183,7 @@ async function runTrainer(argv: string[]): Promise<number> {
         s3: createS3Client(cfg),
         placement: {
           image: f.image,
+          simulator: f.simulator,
           trainingNamespace: f.trainingNamespace,
           gpus: f.gpus,
           nodeSelector: f.nodeSelector,
@@ -185,8 +193,7 @@ async function runTrainer(argv: string[]): Promise<number> {
           s3SecretName: (tenant) => `${f.secretPrefix}${tenant}`,
         },
         tenant: (n) => store.get(n),
-        // The tail bounds each read; progress lines are few per poll, and steps are recorded once.
-        podLog: (namespace, name) => core.readNamespacedPodLog({ namespace, name, tailLines: 2_000 }),
+        podLog: createPodLogReader(kc!, logger),
         pollMs: f.pollMs,
         logger,
         onFinished: () => wake(),

@@ -13,6 +13,14 @@ const PROGRESS_MARKER = "LORAPLEX_PROGRESS ";
 export type Progress = { step: number; loss: number; epoch?: number; checkpoint: boolean };
 export type ParsedLine = { kind: "progress"; progress: Progress } | { kind: "invalid"; reason: string };
 
+/** The line a training container prints for one step (what parseProgressLine reads back). */
+export function formatProgressLine(p: Progress): string {
+  const body: Record<string, unknown> = { step: p.step, loss: p.loss };
+  if (p.epoch !== undefined) body.epoch = p.epoch;
+  if (p.checkpoint) body.checkpoint = true;
+  return `${PROGRESS_MARKER}${JSON.stringify(body)}`;
+}
+
 /** One log line → progress, a reason it is malformed, or undefined for any other line. */
 export function parseProgressLine(line: string): ParsedLine | undefined {
   const at = line.indexOf(PROGRESS_MARKER);

@@ -1,12 +1,14 @@
-// Erasure of a deleted Tenant's data: its S3 prefix, its Postgres rows and its dedicated
-// namespace. The Tenant's finalizer is removed only once all three are done, so a failure keeps
-// the Tenant (and the record that erasure is owed) until a retry succeeds.
+// Erasure of a deleted Tenant's data: its S3 prefix, its Postgres rows, its dedicated namespace
+// and its adapters cached on the shared engines. The Tenant's finalizer is removed only once all
+// four are done, so a failure keeps the Tenant (and the record that erasure is owed) until a retry
+// succeeds.
 
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { tenantPrefix } from "../../core/storage-layout.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { R } from "../../kube/types.ts";
+import { purgeSharedAdapters } from "./adapter-purge.ts";
 import type { TenantEraser } from "./eraser.ts";
 import { isTenantNamespace } from "./namespace.ts";
 
@@ -17,6 +19,7 @@ const DELETE_BATCH = 1000; // the most DeleteObjects accepts in one call
 
 export function createTenantEraser(deps: {
   client: KubeClient;
+  systemNamespace: string;
   s3: S3Client;
   eraseTenantRows: EraseTenantRows;
 }): TenantEraser {
@@ -65,6 +68,8 @@ export function createTenantEraser(deps: {
       } while (token);
       return { bucket, prefix, deleted };
     },
+
+    purgeAdapters: (tenant) => purgeSharedAdapters(deps, tenant),
 
     deleteRows: (tenant) => deps.eraseTenantRows(tenant),
   };

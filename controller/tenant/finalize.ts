@@ -1,6 +1,7 @@
 // Deletion of a Tenant: the finalizer holds the object until its data is erased. Order matters:
 // the namespace goes first (its engine pods stop, so nothing re-creates objects), then the S3
-// prefix and the Postgres rows; an Event records what was erased, and only then does the
+// prefix (after which no agent can download the tenant's adapters again), then the adapters
+// cached on the shared engines, then the Postgres rows; an Event records what was erased, and only then does the
 // finalizer come off. Any failure leaves the finalizer, marks the Tenant Degraded with the
 // reason, and is retried with backoff by the work queue.
 
@@ -22,6 +23,7 @@ export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<Recon
       return { requeueAfterMs: NAMESPACE_POLL_MS }; // its delete event usually wakes us sooner
     }
     const objects = await ctx.eraser.deleteObjects(name, bucket);
+    const adapters = await ctx.eraser.purgeAdapters(name);
     const rows = await ctx.eraser.deleteRows(name);
     const rowText = Object.entries(rows)
       .map(([table, n]) => `${table}=${n}`)
@@ -31,9 +33,10 @@ export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<Recon
       "Normal",
       "Erased",
       `erased tenant ${name}: ${objects.deleted} object(s) under s3://${objects.bucket}/${objects.prefix}; ` +
-        `Postgres rows: ${rowText || "none"}; namespace ${tenantNamespace(name)} deleted`,
+        `Postgres rows: ${rowText || "none"}; namespace ${tenantNamespace(name)} deleted; ` +
+        `${adapters.removed} adapter(s) purged from ${adapters.agents} shared agent(s)`,
     );
-    ctx.log.info({ tenant: name, objects: objects.deleted, rows }, "tenant erased");
+    ctx.log.info({ tenant: name, objects: objects.deleted, rows, adapters }, "tenant erased");
   } catch (err) {
     const message = `erasure failed, deletion blocked until it succeeds: ${(err as Error).message}`;
     const status = failedStatus(obj, "ErasureFailed", message);

@@ -1,7 +1,8 @@
 // /metrics series of the fair queues. The tenant label is the authenticated tenant of the lane
 // (never a header or the `user` field, which would let clients forge or explode series); per-user
 // lanes add up into their tenant's series.
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { metricFactory } from "../../core/metric-factory.ts";
 
 /** What the scrape reads of flow-control.ts's pools and lanes (structural, no import cycle). */
 type LaneStats = {
@@ -21,7 +22,7 @@ export type FairnessMetrics = {
 const WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export function createFairnessMetrics(registry: Registry, pools: () => Iterable<PoolStats>): FairnessMetrics {
-  const registers = [registry];
+  const m = metricFactory(registry);
   /** Sums a lane field per (pool, tenant) at scrape time: nothing is counted on the request path. */
   const perTenant = (read: (lane: LaneStats) => number) => {
     const out = new Map<string, { pool: string; tenant: string; v: number }>();
@@ -35,49 +36,44 @@ export function createFairnessMetrics(registry: Registry, pools: () => Iterable<
     }
     return out.values();
   };
-  new Gauge({
-    name: "loraplex_router_queue_depth",
-    help: "Requests waiting in the router's fair queue, by pool and tenant",
-    labelNames: ["pool", "tenant"],
-    registers,
-    collect() {
+  m.gauge(
+    "loraplex_router_queue_depth",
+    "Requests waiting in the router's fair queue, by pool and tenant",
+    ["pool", "tenant"],
+    function () {
       this.reset();
       for (const e of perTenant((l) => l.client.queue.length))
         this.set({ pool: e.pool, tenant: e.tenant }, e.v);
     },
-  });
-  const wait = new Histogram({
-    name: "loraplex_router_queue_wait_seconds",
-    help: "Time requests waited in the fair queue before dispatch (only requests that queued)",
-    labelNames: ["tenant"],
-    buckets: WAIT_BUCKETS,
-    registers,
-  });
-  new Counter({
-    name: "loraplex_router_dispatched_tokens_total",
-    help: "Tokens charged to each tenant's fair-share counter, by type (input | output)",
-    labelNames: ["pool", "tenant", "type"],
-    registers,
-    collect() {
+  );
+  const wait = m.histogram(
+    "loraplex_router_queue_wait_seconds",
+    "Time requests waited in the fair queue before dispatch (only requests that queued)",
+    WAIT_BUCKETS,
+    ["tenant"],
+  );
+  m.counter(
+    "loraplex_router_dispatched_tokens_total",
+    "Tokens charged to each tenant's fair-share counter, by type (input | output)",
+    ["pool", "tenant", "type"],
+    function () {
       this.reset();
       for (const e of perTenant((l) => l.inputTokens))
         this.inc({ pool: e.pool, tenant: e.tenant, type: "input" }, Math.max(0, e.v));
       for (const e of perTenant((l) => l.outputTokens))
         this.inc({ pool: e.pool, tenant: e.tenant, type: "output" }, Math.max(0, e.v));
     },
-  });
-  const dropped = new Counter({
-    name: "loraplex_router_queue_dropped_total",
-    help: "Requests that left the fair queue without dispatch: depth / wait (answered 429) or disconnect",
-    labelNames: ["pool", "tenant", "reason"],
-    registers,
-  });
-  const index = new Gauge({
-    name: "loraplex_router_fairness_index",
-    help: "Jain's index of weighted token service among keys backlogged in the last 10 s window (1 = fair)",
-    labelNames: ["pool"],
-    registers,
-  });
+  );
+  const dropped = m.counter(
+    "loraplex_router_queue_dropped_total",
+    "Requests that left the fair queue without dispatch: depth / wait (answered 429) or disconnect",
+    ["pool", "tenant", "reason"],
+  );
+  const index = m.gauge(
+    "loraplex_router_fairness_index",
+    "Jain's index of weighted token service among keys backlogged in the last 10 s window (1 = fair)",
+    ["pool"],
+  );
   return {
     queueWait(tenant, ms) {
       wait.labels(tenant).observe(ms / 1000);

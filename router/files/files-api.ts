@@ -1,17 +1,16 @@
-// The OpenAI-compatible files API (tenant key): upload a fine-tuning file (multipart, validated
-// line by line before it is stored), list, retrieve, download and delete. Every route answers
+// The OpenAI-compatible files API (tenant key): upload a file (multipart, streamed to S3 and, for
+// fine-tuning, validated line by line on the way), list, retrieve, download and delete. Every route answers
 // failures in OpenAI's error shape; another tenant's file id is a 404 like an unknown one.
-import type { IncomingMessage } from "node:http";
+import { pipeline } from "node:stream/promises";
 import express, { type Request, type Response, type Router } from "express";
 import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type { Tenant } from "../../core/tenant.ts";
+import { sendList } from "../api/list-page.ts";
 import { clientClosed } from "../handlers/body.ts";
 import type { FilesStore } from "./files-store.ts";
-import { validateChatJsonl } from "./jsonl-validate.ts";
+import { receiveUpload } from "./receive-upload.ts";
 
 const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
-// Room for the multipart envelope (boundaries, part headers, the purpose field).
-const ENVELOPE_BYTES = 64 * 1024;
 // fine-tune: chat JSONL for fine-tuning (validated on upload); assistants: any file meant for
 // vector stores (its text is extracted and checked when it is attached, retrieval/extract.ts).
 const PURPOSES = ["fine-tune", "assistants"];
@@ -52,7 +51,7 @@ const FILE_ID = /^file-[0-9a-f]{24}$/;
 export function createFilesApi(deps: FilesApiDeps): Router {
   const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const maxUploads = deps.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS;
-  // Uploads in progress per tenant: each holds up to maxFileBytes of memory until it is stored.
+  // Uploads in progress per tenant: each holds an S3 connection and a few parts of memory.
   const uploading = new Map<string, number>();
   const r = express.Router();
   const route = (h: Route) => tenantRoute(deps.authenticate, h);
@@ -85,20 +84,17 @@ export function createFilesApi(deps: FilesApiDeps): Router {
     }),
   );
   const upload: Route = async (caller, req, res) => {
-    const { file, purpose } = await readUpload(req, maxBytes);
-    const content = Buffer.from(await file.arrayBuffer());
-    const report = purpose === "fine-tune" ? validateChatJsonl(content.toString("utf8")) : { errors: [] };
-    if (report.errors.length > 0) {
-      throw new ApiError(400, `Invalid file format for fine-tuning: ${report.errors.join("; ")}`, {
-        code: "invalid_file_format",
-        param: "file",
-      });
-    }
-    const fallbackName = purpose === "fine-tune" ? "upload.jsonl" : "upload.txt";
-    const filename = (file.name && file.name !== "blob" ? file.name : fallbackName).replaceAll("\u0000", "");
-    res.json(
-      await deps.store.create(tenantOf(caller), { filename: filename.slice(0, 255), purpose, content }),
-    );
+    const tenant = tenantOf(caller);
+    const id = deps.store.newId();
+    const form = await receiveUpload(req, {
+      maxBytes,
+      purposes: PURPOSES,
+      store: (body) => deps.store.putContent(tenant, id, body),
+    });
+    const fallbackName = form.purpose === "fine-tune" ? "upload.jsonl" : "upload.txt";
+    const name = form.filename && form.filename !== "blob" ? form.filename : fallbackName;
+    const filename = name.replaceAll("\u0000", "").slice(0, 255);
+    res.json(await deps.store.register(tenant, { id, filename, purpose: form.purpose, bytes: form.bytes }));
   };
 
   r.get(
@@ -110,14 +106,7 @@ export function createFilesApi(deps: FilesApiDeps): Router {
       if (order !== "asc" && order !== "desc") throw invalidRequest("order must be 'asc' or 'desc'", "order");
       const purpose = q.purpose === undefined ? undefined : String(q.purpose);
       const after = idParam(q.after, "after", FILE_ID);
-      const page = await deps.store.list(tenantOf(caller), { purpose, limit, after, order });
-      res.json({
-        object: "list",
-        data: page.data,
-        first_id: page.data[0]?.id ?? null,
-        last_id: page.data.at(-1)?.id ?? null,
-        has_more: page.has_more,
-      });
+      sendList(res, await deps.store.list(tenantOf(caller), { purpose, limit, after, order }));
     }),
   );
 
@@ -137,7 +126,9 @@ export function createFilesApi(deps: FilesApiDeps): Router {
       const id = String(req.params.id);
       const body = FILE_ID.test(id) ? await deps.store.content(tenantOf(caller), id) : undefined;
       if (!body) throw fileNotFound(id);
-      res.type("application/octet-stream").send(body);
+      res.type("application/octet-stream");
+      // Streamed: a download holds a chunk at a time. A client that leaves ends it, quietly.
+      await pipeline(body, res).catch(() => {});
     }),
   );
 
@@ -167,45 +158,4 @@ export function intParam(v: unknown, name: string, min: number, max: number, dfl
     throw invalidRequest(`${name} must be an integer from ${min} to ${max}`, name);
   }
   return n;
-}
-
-/** Reads a bounded multipart body and returns its `file` and `purpose` fields. */
-async function readUpload(req: IncomingMessage, maxBytes: number): Promise<{ file: File; purpose: string }> {
-  const type = req.headers["content-type"] ?? "";
-  if (!/^multipart\/form-data\s*;/i.test(type)) {
-    throw invalidRequest("Upload the file as multipart/form-data with fields 'file' and 'purpose'.");
-  }
-  const limit = maxBytes + ENVELOPE_BYTES;
-  const tooLarge = () =>
-    new ApiError(413, `The file is larger than the limit of ${maxBytes} bytes.`, {
-      code: "file_too_large",
-      param: "file",
-    });
-  if (Number(req.headers["content-length"] ?? 0) > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      throw tooLarge();
-    }
-    chunks.push(chunk);
-  }
-  let form: FormData;
-  try {
-    // The platform's own multipart parser (undici, as used by fetch), so no extra dependency.
-    form = await new Response(Buffer.concat(chunks), { headers: { "content-type": type } }).formData();
-  } catch {
-    throw invalidRequest("The multipart body could not be parsed.");
-  }
-  const purpose = form.get("purpose");
-  if (typeof purpose !== "string" || !PURPOSES.includes(purpose)) {
-    throw invalidRequest(`purpose must be one of: ${PURPOSES.join(", ")}`, "purpose");
-  }
-  const file = form.get("file");
-  if (file === null || typeof file === "string")
-    throw invalidRequest("the 'file' field must be a file", "file");
-  if (file.size > maxBytes) throw tooLarge();
-  return { file, purpose };
 }

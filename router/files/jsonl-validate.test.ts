@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_REPORTED_ERRORS, validateChatJsonl } from "./jsonl-validate.ts";
+import { JsonlValidator, MAX_LINE_BYTES, MAX_REPORTED_ERRORS, validateChatJsonl } from "./jsonl-validate.ts";
 
 const good = JSON.stringify({
   messages: [
@@ -47,5 +47,34 @@ describe("validateChatJsonl", () => {
 
   it("rejects an empty file", () => {
     expect(validateChatJsonl("\n").errors).toEqual(["the file holds no training examples"]);
+  });
+
+  it("gives the same report however the stream is cut into chunks", () => {
+    const text = `${good}\n{not json\n${JSON.stringify({ messages: [{ role: "user", content: "é😀" }] })}\n${good}`;
+    const whole = validateChatJsonl(text);
+    const bytes = Buffer.from(text, "utf8");
+    for (const size of [1, 2, 3, 7, 64]) {
+      const v = new JsonlValidator();
+      for (let i = 0; i < bytes.length; i += size) v.push(bytes.subarray(i, i + size));
+      expect(v.end()).toEqual(whole);
+    }
+    expect(whole).toEqual({
+      examples: 2,
+      errors: [
+        "line 2: not valid JSON",
+        "line 3: an example needs at least one assistant message to learn from",
+      ],
+    });
+  });
+
+  it("reports a line longer than the limit without holding it, and goes on with the next", () => {
+    const v = new JsonlValidator();
+    const piece = Buffer.alloc(1024 * 1024, 0x61);
+    for (let i = 0; i <= MAX_LINE_BYTES / piece.length; i++) v.push(piece);
+    v.push(Buffer.from(`\n${good}\n`));
+    expect(v.end()).toEqual({
+      examples: 1,
+      errors: [`line 1: longer than ${MAX_LINE_BYTES} bytes, the limit for one example`],
+    });
   });
 });

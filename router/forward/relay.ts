@@ -41,7 +41,7 @@ export async function relayJson(
   }
   if (up.statusCode !== 200) return relayEngineError(job, up.statusCode, text, res, clock);
   const { ctx } = job;
-  const body = rename(text, job);
+  const body = job.shaper ? await job.shaper.json(rename(text, job)) : rename(text, job);
   const usage = extractUsage(text);
   const completion = job.collectText ? completionText(text) : undefined;
   res.writeHead(200, {
@@ -81,6 +81,8 @@ export async function relayStream(
     ...job.headers,
     ...overheadHeader(ctx, clock),
   });
+  const { shaper } = job;
+  if (shaper) res.write(shaper.streamStart());
   const sse = createSseRewriter({
     upstreamModel: job.upstreamModel,
     clientModel: ctx.model.requested,
@@ -97,7 +99,7 @@ export async function relayStream(
   const fair = job.fair;
   try {
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
-      const out = sse.push(chunk);
+      const out = shaper ? shaper.streamPush(sse.push(chunk)) : sse.push(chunk);
       // Output is charged to the fair-share counter as it streams, not only at the end.
       if (fair !== undefined) {
         const streamed = sse.stats.choiceEvents;
@@ -109,13 +111,16 @@ export async function relayStream(
       }
       if (out.length > 0 && !res.write(out)) await once(res, "drain", { signal });
     }
-    const tail = sse.end();
+    const tail = shaper ? shaper.streamPush(sse.end()) : sse.end();
     if (tail.length > 0) res.write(tail);
     if (sse.stats.upstreamError !== undefined) {
       failure = { status: "upstream_error", httpStatus: 502, reason: sse.stats.upstreamError };
     } else if (!sse.stats.sawDone) {
       failure = { status: "upstream_error", httpStatus: 502, reason: "engine stream ended without [DONE]" };
-      res.write(errorEvent(upstreamError(502, "The engine stream ended early.")));
+      const e = upstreamError(502, "The engine stream ended early.");
+      res.write(shaper ? shaper.streamError(e) : errorEvent(e));
+    } else if (shaper) {
+      res.write(await shaper.streamEnd(sse.stats));
     }
   } catch (err) {
     if (signal.aborted) return { status: "client_disconnect", httpStatus: 499, ...counts() };
@@ -129,7 +134,7 @@ export async function relayStream(
       httpStatus: e.status,
       reason: (err as Error).message,
     };
-    if (!res.destroyed) res.write(errorEvent(e));
+    if (!res.destroyed) res.write(shaper ? shaper.streamError(e) : errorEvent(e));
   }
   res.end();
   return failure ? { ...failure, ...counts() } : { status: "ok", httpStatus: 200, ...counts() };

@@ -2,11 +2,12 @@
 // functions instead of concrete modules so each step (auth, policy, scheduling, hooks) stays
 // replaceable and the hot path reads as a straight line.
 import type { Logger } from "../../core/log.ts";
-import type { Authenticated, Hooks, ResolvedModel } from "../../core/request-context.ts";
+import type { Authenticated, EngineEndpoint, Hooks, ResolvedModel } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import type { FlowControl } from "../fairness/flow-control.ts";
 import type { Upstreams } from "../forward/upstreams.ts";
 import type { RouterMetrics } from "../metrics.ts";
+import type { ResponsesServices } from "../responses/services.ts";
 import type { Pools } from "../scheduling/pools.ts";
 import type { PreparedBody } from "./prepare-body.ts";
 
@@ -19,11 +20,7 @@ export type RouterDeps = {
   /** The OpenAI model list the tenant may see. */
   listModels(tenant: Tenant): { object: "list"; data: { id: string }[] };
   /** Validates an endpoint's body (ApiError 400 naming the field) and applies tenant policy. */
-  prepareBody(
-    endpoint: "chat.completions" | "completions" | "embeddings",
-    tenant: Tenant,
-    body: Record<string, unknown>,
-  ): PreparedBody;
+  prepareBody(endpoint: EngineEndpoint, tenant: Tenant, body: Record<string, unknown>): PreparedBody;
   /** The tenant's prefix-cache salt (stable HMAC of the tenant name). */
   cacheSalt(tenant: Tenant): string;
   poolRefFor(tenant: Tenant): string;
@@ -35,6 +32,8 @@ export type RouterDeps = {
   metrics: RouterMetrics;
   logger: Logger;
   maxBodyBytes: number;
+  /** The Responses API's stored responses and file search (router/responses/). */
+  responses?: ResponsesServices;
   /** How long a request is held while its pool has no healthy replica (forward/proxy.ts). */
   replicaWaitMs?: number;
 };

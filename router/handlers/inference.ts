@@ -1,14 +1,24 @@
 // The request path shared by the three inference endpoints, along the lifecycle declared in
 // core/request-context.ts: authenticate → read body (413) → parse (400) → validate + policy →
 // resolve model → admit → forward (pick replica, ensure adapter, send, relay) → settle, exactly
-// once per admitted request; or rejected on the way.
+// once per admitted request; or rejected on the way. The Responses API takes the same path with
+// a Translate (router/responses/handler.ts): its body becomes a chat body before the policy, and
+// its answer is reshaped on the way back, so it passes every gate here once.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
-import type { Authenticated, Endpoint, Outcome, RequestContext } from "../../core/request-context.ts";
+import type {
+  Authenticated,
+  Endpoint,
+  EngineEndpoint,
+  Outcome,
+  RequestContext,
+} from "../../core/request-context.ts";
+import type { AnswerShaper } from "../forward/job.ts";
 import { forward } from "../forward/proxy.ts";
 import { NO_TENANT } from "../metrics.ts";
 import { parseJsonObject, readBody } from "./body.ts";
 import type { RouterDeps } from "./deps.ts";
+import type { PreparedBody } from "./prepare-body.ts";
 
 export type EndpointSpec = {
   endpoint: Endpoint;
@@ -16,6 +26,17 @@ export type EndpointSpec = {
   path: string;
   streamable: boolean;
 };
+
+/**
+ * Turns a parsed client body into the engine body (validated, tenant policy applied), for an
+ * endpoint whose client API differs from the engine's (the Responses API: router/responses/).
+ * `shaper` then turns the engine's answer back into the client's API.
+ */
+export type Translate = (
+  auth: Authenticated,
+  parsed: Record<string, unknown>,
+  requestId: string,
+) => Promise<PreparedBody & { shaper: AnswerShaper }>;
 
 const FEATURE = /^[A-Za-z0-9._:/-]{1,64}$/;
 
@@ -26,6 +47,7 @@ export async function handleInference(
   res: ServerResponse,
   receivedAt: number,
   requestId: string,
+  translate?: Translate,
 ): Promise<void> {
   let tenant = NO_TENANT;
   let model = NO_TENANT;
@@ -41,17 +63,23 @@ export async function handleInference(
     const raw = await readBody(req, deps.maxBodyBytes);
     const parsed = parseJsonObject(raw);
     clientModel = parsed.model;
-    const { body, maxOutputTokens } = deps.prepareBody(spec.endpoint, auth.tenant, parsed);
+    const prepared: PreparedBody & { shaper?: AnswerShaper } = translate
+      ? await translate(auth, parsed, requestId)
+      : deps.prepareBody(spec.endpoint as EngineEndpoint, auth.tenant, parsed);
+    const { body, maxOutputTokens, shaper } = prepared;
     const resolved = deps.resolveModel(auth.tenant, body.model as string);
     model = resolved.requested;
     const stream = spec.streamable && body.stream === true;
     const clientOptions = isObject(body.stream_options) ? body.stream_options : undefined;
     const upstreamModel = resolved.adapter?.loraName ?? resolved.baseModel;
-    // The engine sees only router-derived identity: its lora name and the tenant's salt,
-    // overwriting whatever the client put there.
+    // The engine sees only router-derived identity and plan: its lora name, the tenant's salt and
+    // its plan's priority (a client's own `priority` was refused by allowEngineParams).
     body.model = upstreamModel;
     body.cache_salt = deps.cacheSalt(auth.tenant);
+    const priority = auth.tenant.spec.limits?.priority;
+    if (priority !== undefined) body.priority = priority;
     if (stream) body.stream_options = { ...clientOptions, include_usage: true };
+    const payload = serialize(body);
     ctx = {
       requestId,
       receivedAt,
@@ -62,12 +90,13 @@ export async function handleInference(
       stream,
       endUser: typeof body.user === "string" ? body.user.slice(0, 256) : undefined,
       feature: featureOf(req),
-      promptTokensEstimate: Math.ceil(raw.length / 4),
+      // A translated body may carry more than the client sent (retrieved excerpts, the stored
+      // conversation): its estimate comes from what goes upstream.
+      promptTokensEstimate: Math.ceil((translate ? payload.length : raw.length) / 4),
       maxOutputTokens,
       stage: "authenticated",
       audit: undefined,
     };
-    const payload = serialize(body);
     admitting = true;
     await deps.hooks.admit(ctx);
     const admitted = ctx;
@@ -82,9 +111,11 @@ export async function handleInference(
         path: spec.path,
         payload,
         upstreamModel,
-        keepUsage: clientOptions?.include_usage === true,
+        // A shaper reads the usage chunk itself (the client never sees the engine's chunks).
+        keepUsage: shaper !== undefined || clientOptions?.include_usage === true,
         headers: hooks.responseHeaders?.(admitted) ?? {},
         collectText: wantsText,
+        shaper,
       };
       admitted.stage = "forwarded";
       ({ outcome, overheadMs, text } = await forward(deps, job, res));

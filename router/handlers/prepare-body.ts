@@ -2,7 +2,7 @@
 // the request path needs them: only allowed fields (engine-params.ts), well-formed, before the
 // policy rewrites the body.
 
-import type { Endpoint } from "../../core/request-context.ts";
+import type { EngineEndpoint } from "../../core/request-context.ts";
 import type { Tenant } from "../../core/tenant.ts";
 import { allowEngineParams } from "../engine-params.ts";
 import {
@@ -29,7 +29,11 @@ export type PreparedBody = {
   maxOutputTokens: number;
 };
 
-export function prepareBody(endpoint: Endpoint, tenant: Tenant, body: Record<string, unknown>): PreparedBody {
+export function prepareBody(
+  endpoint: EngineEndpoint,
+  tenant: Tenant,
+  body: Record<string, unknown>,
+): PreparedBody {
   allowEngineParams(endpoint, body);
   switch (endpoint) {
     case "chat.completions": {

@@ -6,51 +6,12 @@ import { engineName, parsePoolRef } from "../../core/cluster-layout.ts";
 import type { Logger } from "../../core/log.ts";
 import { createKubeClient } from "../../kube/client.ts";
 import { type KubeOptions, loadKubeConfig } from "../../kube/config.ts";
+import { endpointsFromSlices, SERVICE_NAME_LABEL } from "../../kube/engine-endpoints.ts";
 import { type Informer, startInformer } from "../../kube/informer.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
-import type { Discovery, EngineEndpoint, OnEndpoints } from "./discovery.ts";
+import type { Discovery, OnEndpoints } from "./discovery.ts";
 
 type Slice = KubeObject & V1EndpointSlice;
-
-const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
-const ENGINE_PORT = "http";
-const AGENT_PORT = "agent";
-
-function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-/** The ready endpoints of a Service's slices, each with its engine and agent port. */
-export function endpointsFromSlices(
-  slices: readonly V1EndpointSlice[],
-  namespace: string,
-  service: string,
-): EngineEndpoint[] {
-  const out: EngineEndpoint[] = [];
-  const seen = new Set<string>();
-  for (const slice of slices) {
-    // The watch is already scoped; checking again costs nothing and keeps the gate local.
-    if (slice.metadata?.namespace !== namespace) continue;
-    if (slice.metadata?.labels?.[SERVICE_NAME_LABEL] !== service) continue;
-    // FQDN slices name hosts instead of IPs (e.g. engines outside the cluster network).
-    if (slice.addressType !== "IPv4" && slice.addressType !== "IPv6" && slice.addressType !== "FQDN")
-      continue;
-    const http = slice.ports?.find((p) => p.name === ENGINE_PORT)?.port;
-    const agent = slice.ports?.find((p) => p.name === AGENT_PORT)?.port;
-    if (http === undefined || agent === undefined) continue;
-    for (const ep of slice.endpoints ?? []) {
-      // Kubernetes: an unset `ready` means unknown and is to be treated as ready.
-      if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
-      const address = ep.addresses[0];
-      if (!address) continue;
-      const engineUrl = `http://${hostPort(address, http)}`;
-      if (seen.has(engineUrl)) continue;
-      seen.add(engineUrl);
-      out.push({ engineUrl, agentUrl: `http://${hostPort(address, agent)}` });
-    }
-  }
-  return out;
-}
 
 export function createEndpointSliceDiscovery(
   kube: KubeOptions,
@@ -66,7 +27,7 @@ export function createEndpointSliceDiscovery(
     if (existing) return existing;
     const { namespace, name } = parsePoolRef(poolRef);
     const service = engineName(name);
-    const publish = () => onEndpoints(poolRef, endpointsFromSlices(informer.list(), namespace, service));
+    const publish = () => onEndpoints(poolRef, endpointsFromSlices(informer.list(), { namespace, service }));
     // Resolves at the first list, or at the first failure (the informer keeps retrying): a pool
     // the router cannot see yet must not hold up whoever waits for it.
     let settle!: () => void;

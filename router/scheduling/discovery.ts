@@ -1,7 +1,9 @@
 // How replicas become known: a static list (local mode) or EndpointSlices (in a cluster). Both
 // report the full current set of endpoints of one pool whenever it changes.
 
-export type EngineEndpoint = { engineUrl: string; agentUrl: string };
+import type { EngineEndpoint } from "../../kube/engine-endpoints.ts";
+
+export type { EngineEndpoint };
 
 export type OnEndpoints = (poolRef: string, endpoints: readonly EngineEndpoint[]) => void;
 

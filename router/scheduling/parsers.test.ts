@@ -1,8 +1,6 @@
-import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { parsePoolRef, poolRefFor } from "../../core/cluster-layout.ts";
 import { parseTenant } from "../../core/tenant.ts";
-import { endpointsFromSlices } from "./discovery-endpointslices.ts";
 import { parseEnginesFlag } from "./discovery-static.ts";
 import { parseEngineMetrics } from "./engine-metrics.ts";
 import { applyEngineLoad, applyInventory, markResident, newReplica } from "./replica-state.ts";
@@ -113,39 +111,5 @@ describe("applyInventory", () => {
     expect([...r.resident].sort()).toEqual(["loaded-meanwhile", "x", "y"]);
     applyInventory(r, [], 30);
     expect(r.resident.size).toBe(0);
-  });
-});
-
-describe("endpointsFromSlices", () => {
-  const slice = (ns: string, service: string, extra: Partial<V1EndpointSlice> = {}): V1EndpointSlice => ({
-    addressType: "IPv4",
-    metadata: { name: `${service}-x`, namespace: ns, labels: { "kubernetes.io/service-name": service } },
-    ports: [
-      { name: "http", port: 8000 },
-      { name: "agent", port: 8001 },
-    ],
-    endpoints: [
-      { addresses: ["10.0.0.1"] },
-      { addresses: ["10.0.0.2"], conditions: { ready: false } },
-      { addresses: ["10.0.0.3"], conditions: { ready: true, terminating: true } },
-    ],
-    ...extra,
-  });
-  it("takes ready endpoints of this namespace's service only", () => {
-    const got = endpointsFromSlices(
-      [slice("a", "shared-engine"), slice("b", "shared-engine"), slice("a", "other-engine")],
-      "a",
-      "shared-engine",
-    );
-    expect(got).toEqual([{ engineUrl: "http://10.0.0.1:8000", agentUrl: "http://10.0.0.1:8001" }]);
-  });
-  it("needs both named ports and brackets IPv6", () => {
-    expect(endpointsFromSlices([slice("a", "s", { ports: [{ name: "http", port: 1 }] })], "a", "s")).toEqual(
-      [],
-    );
-    const v6 = slice("a", "s", { addressType: "IPv6", endpoints: [{ addresses: ["fd00::1"] }] });
-    expect(endpointsFromSlices([v6], "a", "s")).toEqual([
-      { engineUrl: "http://[fd00::1]:8000", agentUrl: "http://[fd00::1]:8001" },
-    ]);
   });
 });

@@ -2,15 +2,17 @@
 // retrieve, update attributes, detach, read the parsed content; batches create, retrieve,
 // cancel and list their files. A store, file or batch id of another tenant — or of another
 // store — is a 404 exactly like one that does not exist.
-import express, { type Response, type Router } from "express";
+import express, { type Request, type Response, type Router } from "express";
+import type { z } from "zod";
 import { ApiError } from "../../core/errors.ts";
 import { resolveChunking } from "../../retrieval/chunking.ts";
 import { FileBatchId, FileId, VectorStoreId } from "../../retrieval/ids.ts";
 import type { FileStatus } from "../../retrieval/objects.ts";
 import { CreateBatchBody, CreateFileBody, UpdateFileBody } from "../../retrieval/schemas.ts";
 import { vectorStoreNotFound } from "../../retrieval/store-files.ts";
+import { sendList } from "../api/list-page.ts";
 import type { VectorStoreApiDeps } from "./deps.ts";
-import { jsonBody, listQuery, pathId, sendList, tenantRoute } from "./http.ts";
+import { jsonBody, listQuery, pathId, tenantRoute } from "./http.ts";
 
 const fileNotFound = (id: string) =>
   new ApiError(404, `No file found with id '${id}' in this vector store.`, {
@@ -45,13 +47,35 @@ export function createStoreFilesApi(d: VectorStoreApiDeps): Router {
   const fileId = (v: unknown) => pathId(FileId, v, fileNotFound);
   const batchId = (v: unknown) => pathId(FileBatchId, v, batchNotFound);
   const json = (res: Response, body: unknown) => res.set(POLL_HEADERS).json(body);
+  /** A route under /v1/vector_stores/:vs/{files/:file | file_batches/:batch}: ids parsed (404 if malformed). */
+  type Item = { tenant: string; vs: string; id: string };
+  const itemRoute = (param: "file" | "batch", h: (it: Item, req: Request, res: Response) => Promise<void>) =>
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      const id = param === "file" ? fileId(req.params.file) : batchId(req.params.batch);
+      await h({ tenant: caller.tenant.metadata.name, vs, id }, req, res);
+    });
+  /** Answers the batch `find` returns, or the batch's 404. */
+  const batchRoute = (find: (it: Item) => Promise<unknown>) =>
+    itemRoute("batch", async (it, _req, res) => {
+      const b = await find(it);
+      if (!b) throw batchNotFound(it.id);
+      json(res, b);
+    });
+
+  /** A POST on /v1/vector_stores/:vs/...: the store id parsed, the body parsed with `schema`. */
+  const storePost = <S extends z.ZodType>(
+    schema: S,
+    h: (at: { tenant: string; vs: string }, body: z.infer<S>, res: Response) => Promise<void>,
+  ) =>
+    route(async (caller, req, res) => {
+      const vs = storeId(req.params.vs);
+      await h({ tenant: caller.tenant.metadata.name, vs }, await jsonBody(req, schema), res);
+    });
 
   r.post(
     "/v1/vector_stores/:vs/files",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const body = await jsonBody(req, CreateFileBody);
-      const tenant = caller.tenant.metadata.name;
+    storePost(CreateFileBody, async ({ tenant, vs }, body, res) => {
       const chunking = resolveChunking(body.chunking_strategy);
       const out = await d.files.attach(tenant, vs, [
         { fileId: body.file_id, attributes: body.attributes ?? {}, chunking },
@@ -75,10 +99,8 @@ export function createStoreFilesApi(d: VectorStoreApiDeps): Router {
 
   r.get(
     "/v1/vector_stores/:vs/files/:file",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const id = fileId(req.params.file);
-      const f = await d.files.get(caller.tenant.metadata.name, vs, id);
+    itemRoute("file", async ({ tenant, vs, id }, _req, res) => {
+      const f = await d.files.get(tenant, vs, id);
       if (!f) throw fileNotFound(id);
       json(res, f);
     }),
@@ -86,11 +108,9 @@ export function createStoreFilesApi(d: VectorStoreApiDeps): Router {
 
   r.post(
     "/v1/vector_stores/:vs/files/:file",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const id = fileId(req.params.file);
+    itemRoute("file", async ({ tenant, vs, id }, req, res) => {
       const body = await jsonBody(req, UpdateFileBody);
-      const f = await d.files.updateAttributes(caller.tenant.metadata.name, vs, id, body.attributes ?? {});
+      const f = await d.files.updateAttributes(tenant, vs, id, body.attributes ?? {});
       if (!f) throw fileNotFound(id);
       json(res, f);
     }),
@@ -98,20 +118,16 @@ export function createStoreFilesApi(d: VectorStoreApiDeps): Router {
 
   r.delete(
     "/v1/vector_stores/:vs/files/:file",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const id = fileId(req.params.file);
-      if (!(await d.files.remove(caller.tenant.metadata.name, vs, id))) throw fileNotFound(id);
+    itemRoute("file", async ({ tenant, vs, id }, _req, res) => {
+      if (!(await d.files.remove(tenant, vs, id))) throw fileNotFound(id);
       res.json({ id, object: "vector_store.file.deleted", deleted: true });
     }),
   );
 
   r.get(
     "/v1/vector_stores/:vs/files/:file/content",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const id = fileId(req.params.file);
-      const chunks = await d.files.content(caller.tenant.metadata.name, vs, id);
+    itemRoute("file", async ({ tenant, vs, id }, _req, res) => {
+      const chunks = await d.files.content(tenant, vs, id);
       if (!chunks) throw fileNotFound(id);
       res.json({
         object: "vector_store.file_content.page",
@@ -124,10 +140,7 @@ export function createStoreFilesApi(d: VectorStoreApiDeps): Router {
 
   r.post(
     "/v1/vector_stores/:vs/file_batches",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const body = await jsonBody(req, CreateBatchBody);
-      const tenant = caller.tenant.metadata.name;
+    storePost(CreateBatchBody, async ({ tenant, vs }, body, res) => {
       const defaults = {
         attributes: body.attributes ?? {},
         chunking: resolveChunking(body.chunking_strategy),
@@ -149,32 +162,17 @@ export function createStoreFilesApi(d: VectorStoreApiDeps): Router {
 
   r.get(
     "/v1/vector_stores/:vs/file_batches/:batch",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const id = batchId(req.params.batch);
-      const b = await d.files.getBatch(caller.tenant.metadata.name, vs, id);
-      if (!b) throw batchNotFound(id);
-      json(res, b);
-    }),
+    batchRoute(({ tenant, vs, id }) => d.files.getBatch(tenant, vs, id)),
   );
 
   r.post(
     "/v1/vector_stores/:vs/file_batches/:batch/cancel",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const id = batchId(req.params.batch);
-      const b = await d.files.cancelBatch(caller.tenant.metadata.name, vs, id);
-      if (!b) throw batchNotFound(id);
-      json(res, b);
-    }),
+    batchRoute(({ tenant, vs, id }) => d.files.cancelBatch(tenant, vs, id)),
   );
 
   r.get(
     "/v1/vector_stores/:vs/file_batches/:batch/files",
-    route(async (caller, req, res) => {
-      const vs = storeId(req.params.vs);
-      const id = batchId(req.params.batch);
-      const tenant = caller.tenant.metadata.name;
+    itemRoute("batch", async ({ tenant, vs, id }, req, res) => {
       if (!(await d.files.getBatch(tenant, vs, id))) throw batchNotFound(id);
       const q = { ...listQuery(req, FileId), status: statusFilter(req.query.filter), batchId: id };
       const page = await d.files.list(tenant, vs, q);

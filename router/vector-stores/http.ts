@@ -76,13 +76,3 @@ export function listQuery(req: Request, cursor: z.ZodString): ListQuery {
   };
   return { limit, order, after: id("after"), before: id("before") };
 }
-
-export function sendList<T extends { id: string }>(res: Response, page: { data: T[]; has_more: boolean }) {
-  res.json({
-    object: "list",
-    data: page.data,
-    first_id: page.data[0]?.id ?? null,
-    last_id: page.data.at(-1)?.id ?? null,
-    has_more: page.has_more,
-  });
-}

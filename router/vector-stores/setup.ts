@@ -26,6 +26,7 @@ import type { VectorStoreApiDeps } from "./deps.ts";
 import { createEmbedder } from "./embedder.ts";
 import { createStoreFilesApi } from "./files-api.ts";
 import type { Authenticate } from "./http.ts";
+import { createStoreSearch } from "./run-search.ts";
 import { createSearchApi } from "./search-api.ts";
 import { createStoresApi } from "./stores-api.ts";
 
@@ -109,8 +110,15 @@ export function startVectorStores(o: {
     meter: o.meter,
     searchOptions: { exactLimit: numberFrom(env, "LORAPLEX_RETRIEVAL_EXACT_LIMIT", 20_000) },
   };
+  const search = createStoreSearch(deps);
   return {
-    routers: [createStoresApi(deps), createStoreFilesApi(deps), createSearchApi(deps)],
+    routers: [
+      createStoresApi(deps),
+      createStoreFilesApi(deps),
+      createSearchApi({ authenticate: o.authenticate, search }),
+    ],
+    /** Metered search over the caller's stores (the Responses API's file_search tool uses it). */
+    search,
     async close() {
       await worker?.close();
       await queue.close();

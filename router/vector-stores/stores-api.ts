@@ -5,8 +5,9 @@ import { resolveChunking } from "../../retrieval/chunking.ts";
 import { VectorStoreId } from "../../retrieval/ids.ts";
 import { CreateStoreBody, UpdateStoreBody } from "../../retrieval/schemas.ts";
 import { vectorStoreNotFound } from "../../retrieval/store-files.ts";
+import { sendList } from "../api/list-page.ts";
 import type { VectorStoreApiDeps } from "./deps.ts";
-import { jsonBody, listQuery, pathId, sendList, tenantRoute } from "./http.ts";
+import { jsonBody, listQuery, pathId, tenantRoute } from "./http.ts";
 
 export function createStoresApi(d: VectorStoreApiDeps): Router {
   const r = express.Router();

@@ -1,30 +1,18 @@
 // `loraplex adapters generate`, run as a real process: a valid PEFT LoRA adapter to a folder
 // and to a tenant's S3 prefix, and clear usage errors.
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkAdapterDir } from "../../core/peft.ts";
 import { adapterPrefix } from "../../core/storage-layout.ts";
+import { runLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 import { BASE_MODEL, bucket, s3 } from "./harness.ts";
 
-const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, "../../bin/loraplex.js");
-
-async function loraplex(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const loraplex = (args: string[]) => runLoraplex(args);
 
 describe("loraplex adapters generate", () => {
   let dir: string;

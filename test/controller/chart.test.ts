@@ -146,6 +146,36 @@ describe("helm chart", () => {
     expect(JSON.parse(dashboard?.data["loraplex.json"]).panels.length).toBeGreaterThan(5);
   });
 
+  it("trains with the training image by default, and with the training simulator when asked", async () => {
+    const trainerArgs = async (extra: string[]) => {
+      const docs = parseAllDocuments((await template(extra)).stdout).map((d) => d.toJS() as KubeObject);
+      const d = docs.find((o) => o?.kind === "Deployment" && o.metadata.name === "loraplex-trainer");
+      return (d!.spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec
+        .containers[0]!.args;
+    };
+    const real = await trainerArgs([]);
+    expect(real).toContain("--image=ghcr.io/loraplex/trainer:0.1.0");
+    expect(real).toContain("--gpus=1");
+    expect(real).not.toContain("--training-simulator");
+    const sim = await trainerArgs(["--set", "trainer.simulator=true,image.repository=lpx.test/loraplex"]);
+    expect(sim).toContain("--training-simulator");
+    expect(sim.find((a) => a.startsWith("--image="))).toMatch(/^--image=lpx\.test\/loraplex:/);
+    expect(sim.some((a) => a.startsWith("--gpus="))).toBe(false);
+  });
+
+  it("drains the router on shutdown: preStop pause, then the delay and grace it is given", async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary Kubernetes objects
+    const docs = parseAllDocuments((await template()).stdout).map((d) => d.toJS() as Record<string, any>);
+    const pod = docs.find((d) => d?.kind === "Deployment" && d.metadata.name === "loraplex-router")!.spec
+      .template.spec;
+    const router = pod.containers[0];
+    expect(router.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
+    expect(router.args).toEqual(
+      expect.arrayContaining(["--shutdown-delay-ms=2000", "--shutdown-grace-ms=20000"]),
+    );
+    expect(pod.terminationGracePeriodSeconds).toBe(5 + 2 + 20 + 5);
+  });
+
   it("ships the generated CRDs and the manifests' controller ClusterRole unchanged", async () => {
     const dir = (p: string) => readdirSync(join(ROOT, p)).sort();
     expect(dir("charts/loraplex/crds")).toEqual(dir("manifests/crds"));

@@ -62,6 +62,18 @@ describe("audit content modes and retention", () => {
       await h.meter(pastCtx(t, 10), ok(1, 1));
     }
     await h.flush();
+    // Stored responses (Responses API) follow the same retention.
+    for (const [id, t, days] of [
+      ["resp_old_full", "full-co", 45],
+      ["resp_new_full", "full-co", 10],
+      ["resp_old_none", "none-co", 45],
+    ] as const) {
+      await db.pool.query(
+        `INSERT INTO responses (id, tenant, response, input_items, conversation, created_at)
+         VALUES ($1, $2, '{}', '[]', '[]', now() - make_interval(days => $3))`,
+        [id, t, days],
+      );
+    }
     const job = startAuditRetention({
       pool: db.pool,
       tenants: () => [full, hashes, none],
@@ -79,6 +91,8 @@ describe("audit content modes and retention", () => {
       { tenant: "hash-co", n: 1 },
       { tenant: "none-co", n: 3 },
     ]);
+    const responses = await db.pool.query("SELECT id FROM responses ORDER BY id");
+    expect(responses.rows.map((x) => x.id)).toEqual(["resp_new_full", "resp_old_none"]);
     expect(await purgeExpiredAudit(db.pool, [full])).toEqual({});
   });
 });

@@ -33,6 +33,7 @@ describe("tenant erasure", () => {
       usageEvents: await q("usage_events"),
       rollups: await q("usage_daily"),
       auditRows: await q("audit_log"),
+      responses: await q("responses"),
       files: await q("files"),
       fineTuneJobs: await q("fine_tune_jobs"),
       vectorStores: await q("vector_stores"),
@@ -62,6 +63,11 @@ describe("tenant erasure", () => {
       `INSERT INTO vector_store_chunks (tenant, vector_store_id, file_id, chunk_index, content, dims, embedding)
        VALUES ($1, $2, $3, 0, 'a', 2, '[1,0]'), ($1, $2, $3, 1, 'b', 2, '[0,1]')`,
       [tenantName, vs, file],
+    );
+    // A stored response of the Responses API.
+    await db.pool.query(
+      "INSERT INTO responses (id, tenant, response, input_items, conversation) VALUES ($1, $2, '{}', '[]', '[]')",
+      [`resp_${tenantName}`, tenantName],
     );
   };
   const spooled = async (tenantName: string) =>
@@ -107,6 +113,7 @@ describe("tenant erasure", () => {
       usageEvents: 6,
       rollups: 6, // one per (day, user): six users
       auditRows: 6,
+      responses: 1,
       files: 1,
       fineTuneJobs: 1,
       vectorStores: 1,
@@ -125,6 +132,7 @@ describe("tenant erasure", () => {
       usageEvents: 0,
       rollups: 0,
       auditRows: 0,
+      responses: 0,
       files: 0,
       fineTuneJobs: 0,
       vectorStores: 0,
@@ -136,6 +144,7 @@ describe("tenant erasure", () => {
     const globexAfter = await rows("globex");
     expect(globexAfter.apiKeys).toBe(globexBefore.apiKeys);
     expect(globexAfter.files).toBe(1);
+    expect(globexAfter.responses).toBe(1);
     expect(globexAfter.fineTuneJobs).toBe(1);
     expect(globexAfter.vectorStoreChunks).toBe(2);
     expect(globexAfter.usageEvents).toBe(globexBefore.usageEvents + 3);

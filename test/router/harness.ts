@@ -67,6 +67,8 @@ export type Stack = {
     headers?: Record<string, string>,
   ): Promise<Response>;
   routerLog(): string;
+  /** The router's process id when it runs as a child process (to read its memory). */
+  routerPid?: number;
   /** The router's Postgres schema and Tenant YAML directory (for a trainer beside it). */
   schema: string;
   tenantsDir: string;
@@ -120,6 +122,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     let url: string;
     let metricsUrl: string;
     let log = () => "";
+    let routerPid: number | undefined;
     if (opts.hooks) {
       const router: RunningRouter = await createRouter({
         port: 0,
@@ -156,6 +159,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       metricsUrl = router.metricsUrl;
       cleanup.push(() => proc.stop());
       log = proc.output;
+      routerPid = proc.child.pid;
     }
 
     const keys: Record<string, string> = {};
@@ -197,6 +201,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           body: typeof body === "string" ? body : JSON.stringify(body),
         }),
       routerLog: log,
+      routerPid,
       stop,
     };
   } catch (err) {

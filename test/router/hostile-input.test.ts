@@ -10,6 +10,8 @@ import { scrapeCounter, until } from "../support/stack.ts";
 import { uniqueName } from "../support/unique.ts";
 
 const tenant = uniqueName("hostile");
+/** The tenant's plan priority (spec.limits.priority), which the router sets on engine requests. */
+const PLAN_PRIORITY = 7;
 let stack: MeteredStack;
 let key: string;
 let url: string;
@@ -27,6 +29,7 @@ spec:
   tier: shared
   models: [${MODEL}]
   audit: {mode: full, retentionDays: 7}
+  limits: {priority: ${PLAN_PRIORITY}}
 `,
   });
   key = await stack.createKey(tenant);
@@ -203,6 +206,36 @@ describe("text Postgres refuses, end to end (item 1)", () => {
       await until(async () => (await count("usage_events", id)) === 1, `usage row of ${id}`);
       expect(await count("audit_log", id)).toBe(1);
     }
+  });
+});
+
+describe("engine priority comes from the tenant's plan (item 8)", () => {
+  const chat = (extra: object) =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: auth(),
+      body: JSON.stringify({
+        model: MODEL,
+        max_tokens: 2,
+        messages: [{ role: "user", content: "hi" }],
+        ...extra,
+      }),
+    });
+  // The engine simulator counts the `priority` each request carried (simulator behaviour).
+  const atEngine = (p: number) =>
+    scrapeCounter(stack.replica.engineUrl, "loraplex_sim_requests_by_priority_total", `priority="${p}"`);
+
+  it("refuses a client's own priority with a 400 naming it", async () => {
+    const r = await chat({ priority: -100 });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { param: string } }).error.param).toBe("priority");
+  });
+
+  it("sends the plan's priority to the engine on every request", async () => {
+    const before = await atEngine(PLAN_PRIORITY);
+    for (let i = 0; i < 3; i++) expect((await chat({})).status).toBe(200);
+    expect((await atEngine(PLAN_PRIORITY)) - before).toBe(3);
+    expect(await atEngine(-100)).toBe(0);
   });
 });
 

@@ -1,5 +1,5 @@
 // Runs Loraplex components as real child processes for integration tests.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
 
@@ -92,4 +92,22 @@ export async function startLoraplex(
     }
   }
   return proc;
+}
+
+/** Runs a one-shot `loraplex <args>` to its end; a non-zero exit is returned, not thrown. */
+export function runLoraplex(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
 }

@@ -16,6 +16,11 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "POST", path: "/v1/embeddings", auth: "tenant", body: "json" },
   { method: "GET", path: "/v1/models", auth: "tenant" },
   { method: "GET", path: "/v1/models/:id", auth: "tenant" },
+  // Responses (router/responses/)
+  { method: "POST", path: "/v1/responses", auth: "tenant", body: "json" },
+  { method: "GET", path: "/v1/responses/:id", auth: "tenant" },
+  { method: "DELETE", path: "/v1/responses/:id", auth: "tenant" },
+  { method: "GET", path: "/v1/responses/:id/input_items", auth: "tenant" },
   // Files and fine-tuning
   { method: "POST", path: "/v1/files", auth: "tenant", body: "multipart" },
   { method: "GET", path: "/v1/files", auth: "tenant" },

@@ -1,9 +1,10 @@
-// Throw-away PostgreSQL and Redis servers for tests that stop them for real (an outage must not
-// disturb the shared servers other test files use). Same Debian packages as scripts/services.sh.
+// Throw-away PostgreSQL, Redis and S3 servers for tests that stop them for real (an outage must
+// not disturb the shared servers other test files use) or must see all of a server's state (every
+// unfinished multipart upload). Same servers as scripts/services.sh.
 import { execFileSync, spawn } from "node:child_process";
 import { chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { freePort } from "./process.ts";
 
 function pgBin(): string {
@@ -70,7 +71,7 @@ export async function startDedicatedPostgres(): Promise<DedicatedPostgres> {
   };
 }
 
-export type DedicatedRedis = { url: string; port: number; stop(): Promise<void> };
+export type DedicatedRedis = { url: string; port: number; pid?: number; stop(): Promise<void> };
 
 export async function startDedicatedRedis(): Promise<DedicatedRedis> {
   const port = await freePort();
@@ -93,9 +94,36 @@ export async function startDedicatedRedis(): Promise<DedicatedRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: child.pid,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
+    },
+  };
+}
+
+export type DedicatedS3 = { url: string; stop(): Promise<void> };
+
+/** The development S3 server (scripts/s3-server.ts) on its own port and folder, with one bucket. */
+export async function startDedicatedS3(bucket: string): Promise<DedicatedS3> {
+  const dir = mkdtempSync(join(tmpdir(), "loraplex-s3-"));
+  const port = await freePort();
+  const script = resolve(import.meta.dirname, "../../scripts/s3-server.ts");
+  const args = [script, "--port", String(port), "--directory", dir, "--configure-bucket", bucket, "--silent"];
+  const child = spawn(process.execPath, args, { stdio: "ignore" });
+  const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if ((await fetch(url).catch(() => undefined))?.ok) break;
+    if (i === 200 || child.exitCode !== null) throw new Error("the dedicated S3 server did not start");
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

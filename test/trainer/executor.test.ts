@@ -15,13 +15,14 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { CONFIG_FILE, WEIGHTS_FILE, writeAdapter } from "../../core/peft.ts";
 import { createS3Client, parseS3Uri } from "../../core/s3.ts";
 import { loraName } from "../../core/storage-layout.ts";
-import { createKubeClient, KubeApiError, type KubeClient } from "../../kube/client.ts";
+import { createKubeClient, type KubeClient } from "../../kube/client.ts";
 import { loadKubeConfig } from "../../kube/config.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
 import { bullConnection, QUEUE_NAME } from "../../trainer/queue.ts";
 import { MODEL, type Stack, startStack, until } from "../router/harness.ts";
 import { freePort, type Proc, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
+import { finishJobAs } from "./k8s-job.ts";
 
 const cfg = loadServiceConfig();
 const s3 = createS3Client(cfg);
@@ -72,61 +73,8 @@ async function finished(id: string) {
   return acme.fineTuning.jobs.retrieve(id);
 }
 
-/**
- * Plays the Job controller's last step: sets the Job's terminal status through /status. The
- * control plane runs a Job controller (no kubelet, so pods never run): it may have started the
- * Job already, and a write that races it is retried on the newer object.
- */
-async function finishK8sJob(name: string, outcome: "Complete" | "Failed") {
-  const attempt = async () => {
-    const k = (await kube.get<KubeObject>(R.jobs, name, trainingNs))!;
-    const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    const startTime = (k.status as { startTime?: string } | undefined)?.startTime;
-    if (!startTime) {
-      // The API takes a terminal status only for a started Job.
-      k.status = { ...(k.status as object), startTime: now };
-    } else {
-      const cond = (type: string, reason: string) => ({
-        type,
-        status: "True",
-        reason,
-        message: `${reason} (set by the test)`,
-        lastProbeTime: now,
-        lastTransitionTime: now,
-      });
-      const counts = { active: 0, ready: 0, terminating: 0, uncountedTerminatedPods: {} };
-      k.status =
-        outcome === "Complete"
-          ? {
-              ...counts,
-              startTime,
-              completionTime: now,
-              succeeded: 1,
-              conditions: [
-                cond("SuccessCriteriaMet", "CompletionsReached"),
-                cond("Complete", "CompletionsReached"),
-              ],
-            }
-          : {
-              ...counts,
-              startTime,
-              failed: 1,
-              conditions: [
-                cond("FailureTarget", "BackoffLimitExceeded"),
-                cond("Failed", "BackoffLimitExceeded"),
-              ],
-            };
-    }
-    try {
-      await kube.replace(R.jobs, k, "status");
-    } catch (err) {
-      if (err instanceof KubeApiError && err.status === 409) return false;
-      throw err;
-    }
-    return startTime !== undefined;
-  };
-  await until(attempt, `Job ${name} marked ${outcome}`, WAIT_MS);
-}
+const finishK8sJob = (name: string, outcome: "Complete" | "Failed") =>
+  finishJobAs(kube, trainingNs, name, outcome, WAIT_MS);
 
 /** Plays the training container: a valid PEFT adapter at OUTPUT_URI. */
 async function uploadTrainedAdapter(outputUri: string) {
