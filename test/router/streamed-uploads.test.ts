@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createS3Client } from "../../core/s3.ts";
 import { type DedicatedS3, startDedicatedS3 } from "../support/throwaway-servers.ts";
-import { type Stack, startStack, until } from "./harness.ts";
+import { type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 const MiB = 1024 * 1024;
 const MAX_FILE_BYTES = 194 * MiB;
@@ -181,6 +181,16 @@ describe("streamed uploads (item 6)", () => {
     // Both of the tenant's upload slots are free again: two small uploads at once succeed.
     const small = await Promise.all([upload(example.length * 10).done, upload(example.length * 10).done]);
     expect(small.map((s) => s.status)).toEqual([200, 200]);
+    // Counted as the client's 499, never as a 500, and logged without a stack trace.
+    const uploads = (status: number) =>
+      scrapeCounter(
+        stack.metricsUrl,
+        "loraplex_router_requests_total",
+        `tenant="${stack.acme}",model="(files)",status="${status}"`,
+      );
+    expect(await uploads(499)).toBe(1);
+    expect(await uploads(500)).toBe(0);
+    expect(await uploads(200)).toBe(3);
     expect(stack.routerLog()).not.toMatch(/"stack"/);
   }, 180_000);
 
