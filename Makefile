@@ -14,7 +14,7 @@ export KUBECONFIG ?= $(CURDIR)/.loraplex/kubeconfig
 help:
 	@echo "make demo            start a local router + engine simulators, walk through them with the openai client, stop"
 	@echo "make dev             the same stack in the foreground; router URL and keys in .loraplex/dev.json"
-	@echo "make test            typecheck + lint + layering + every test (starts services and a test control plane)"
+	@echo "make test            typecheck + lint + layering + every test, then the end-to-end tests on the test node (make e2e)"
 	@echo "make test-unit       the unit tests only (next to the code; no server, no process)"
 	@echo "make layers          fail on a component importing another component, or an import cycle"
 	@echo "make deadcode        fail on an export, file or dependency nothing uses (knip)"
@@ -63,7 +63,9 @@ test: deps
 	depcruise --config .dependency-cruiser.cjs .
 	knip
 	node scripts/gen-crds.ts --check
-	node scripts/test-summary.ts vitest run
+	# Last stage: the end-to-end tests on the real node (scripts/e2e.sh: cluster, images, helm
+	# install; stops the cluster afterwards unless it was running). One summary line counts both.
+	node scripts/test-summary.ts vitest run ::: bash scripts/e2e.sh test
 
 # No server, no control plane: the unit project of vitest.config.ts.
 test-unit: deps

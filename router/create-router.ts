@@ -16,7 +16,6 @@ import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
 import { createKeySpace, type KeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
-import { sleep } from "../core/sleep.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { unmetered } from "../retrieval/usage.ts";
@@ -31,6 +30,7 @@ import { DEFAULT_SYNC_MS, startCounterSync } from "./fairness/shared-counters.ts
 import { startFineTunedModels } from "./fine-tuned-models.ts";
 import { createTrainingApis } from "./fine-tuning/training-apis.ts";
 import { createUpstreams } from "./forward/upstreams.ts";
+import { gracefulCloser } from "./graceful-close.ts";
 import type { RouterDeps } from "./handlers/deps.ts";
 import { prepareBody } from "./handlers/prepare-body.ts";
 import { noopHooks } from "./hooks-noop.ts";
@@ -99,8 +99,11 @@ export type RunningRouter = {
   adminToken: string;
   tenants: TenantStore;
   pools: Pools;
-  /** Stops taking requests, lets in-flight ones finish for up to graceMs, then releases everything. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Fails readiness, keeps serving for delayMs, stops taking connections, lets in-flight requests
+   * finish for up to graceMs, then releases everything.
+   */
+  close(graceMs?: number, delayMs?: number): Promise<void>;
 };
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -225,12 +228,11 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       replicaWaitMs: opts.replicaWaitMs,
     };
 
-    let draining = false;
     // `everyPool` (GET /readyz?pools=all, for scripts such as make demo): every known pool has a
     // healthy replica, not just one of them; the plain probe stays per router, not per tenant.
     const readiness = (everyPool = false): Readiness => {
       const reasons: string[] = [];
-      if (draining) reasons.push("shutting down");
+      if (shutdown.draining()) reasons.push("shutting down");
       if (!tenants.synced()) reasons.push("tenants not loaded yet");
       const replicas = pools.replicas();
       if (!replicas.some((r) => r.healthy)) reasons.push("no healthy engine replica");
@@ -289,11 +291,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       opts.metricsHost ?? opts.host ?? "127.0.0.1",
     );
     cleanups.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
-    let active = 0;
-    server.on("request", (_req, res) => {
-      active++;
-      res.once("close", () => active--);
-    });
+    const shutdown = gracefulCloser(server);
     const url = await listen(server, opts.port ?? 8080, opts.host ?? "127.0.0.1");
     logger.info(
       { url, metricsUrl, schema, systemNamespace, mode: opts.kube ? "kube" : "local" },
@@ -301,15 +299,9 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
     );
 
     let closing: Promise<void> | undefined;
-    const close = (graceMs = 10_000) => {
+    const close = (graceMs = 10_000, delayMs = 0) => {
       closing ??= (async () => {
-        draining = true;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const deadline = Date.now() + graceMs;
-        while (active > 0 && Date.now() < deadline) await sleep(25);
-        server.closeAllConnections();
-        await closed;
+        await shutdown.close(graceMs, delayMs);
         await release();
         logger.info("router stopped");
       })();

@@ -37,7 +37,9 @@ const USAGE = `usage: loraplex router [options]
   --flow-control on|off     fair queuing per tenant when a pool is saturated (default on; off = FCFS)
   --max-num-seqs N          each engine's batch limit (vLLM --max-num-seqs); default: learned from
                             the engines' metrics the first time one queues requests
-  --shutdown-grace-ms N     how long in-flight requests may finish on SIGTERM (default 10000)
+  --shutdown-delay-ms N     on SIGTERM, keep serving this long with readiness failing, for
+                            clients that still send here (default 0; behind a preStop hook, 0)
+  --shutdown-grace-ms N     then, how long in-flight requests (streams too) may finish (default 10000)
 
 environment: LORAPLEX_KEY_SECRET, LORAPLEX_ADMIN_TOKEN (or LORAPLEX_DEV_SECRETS=1 for local use),
   LORAPLEX_METRICS_TOKEN (scrapes of /metrics must send it as a bearer token),
@@ -78,8 +80,8 @@ export async function runRouter(argv: string[]): Promise<number> {
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      logger.info({ signal, graceMs }, "shutting down");
-      void router.close(graceMs).then(resolve);
+      logger.info({ signal, graceMs, delayMs: flags.delayMs }, "shutting down");
+      void router.close(graceMs, flags.delayMs).then(resolve);
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
@@ -88,7 +90,7 @@ export async function runRouter(argv: string[]): Promise<number> {
   return 0;
 }
 
-function parse(argv: string[]): { help: boolean; graceMs: number; options: RouterOptions } {
+function parse(argv: string[]): { help: boolean; graceMs: number; delayMs: number; options: RouterOptions } {
   const { values: v } = parseArgs({
     args: argv,
     strict: true,
@@ -112,6 +114,7 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
       "flow-control": { type: "string" },
       "max-num-seqs": { type: "string" },
       "shutdown-grace-ms": { type: "string" },
+      "shutdown-delay-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -119,6 +122,7 @@ function parse(argv: string[]): { help: boolean; graceMs: number; options: Route
   return {
     help: v.help === true,
     graceMs: intFlag("--shutdown-grace-ms", v["shutdown-grace-ms"]) ?? 10_000,
+    delayMs: intFlag("--shutdown-delay-ms", v["shutdown-delay-ms"]) ?? 0,
     options: {
       host: v.host,
       port: intFlag("--port", v.port, { min: 0, max: 65_535 }),

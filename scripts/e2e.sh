@@ -77,7 +77,9 @@ up() {
   kubectl wait --for=condition=Established --timeout=60s -f manifests/crds/ >/dev/null
   kubectl label node loraplex-node gpu-pool=globex --overwrite >/dev/null # when the node was already up
   node scripts/e2e-setup.ts adapters
-  kubectl apply --server-side --field-manager=loraplex-samples -f manifests/samples/ >/dev/null
+  # --force-conflicts: the tests change fields of the samples (pool replicas, tenant limits) and
+  # put the values back; the samples' manager takes the fields back here.
+  kubectl apply --server-side --field-manager=loraplex-samples --force-conflicts -f manifests/samples/ >/dev/null
   kubectl apply --server-side --field-manager=loraplex-samples --force-conflicts -f test/e2e/modelpool-shared.yaml >/dev/null
 
   t=$SECONDS
@@ -127,8 +129,16 @@ case "${1:-}" in
     bash scripts/cluster.sh status >/dev/null 2>&1 && bash scripts/node.sh status >/dev/null 2>&1 && was_up=true
     start=$SECONDS
     rc=0
-    # up in a subshell: its `die` must not skip the teardown below.
-    (up) && vitest run --config vitest.e2e.config.ts || rc=$?
+    # up in a subshell: its `die` must not skip the teardown below. Not inside `&&`/`||`, where
+    # bash would ignore `set -e` in it and go on after a failed step.
+    set +e
+    (
+      set -e
+      up
+    )
+    rc=$?
+    if ((rc == 0)); then vitest run --config vitest.e2e.config.ts; rc=$?; fi
+    set -e
     note "e2e finished in $((SECONDS - start))s (rc $rc)"
     if ! $was_up; then bash scripts/node.sh down && bash scripts/cluster.sh down; fi
     exit $rc

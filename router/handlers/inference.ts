@@ -1,7 +1,9 @@
 // The request path shared by the three inference endpoints, along the lifecycle declared in
 // core/request-context.ts: authenticate → read body (413) → parse (400) → validate + policy →
 // resolve model → admit → forward (pick replica, ensure adapter, send, relay) → settle, exactly
-// once per admitted request; or rejected on the way.
+// once per admitted request; or rejected on the way. The Responses API takes the same path with
+// a Translate (router/responses/handler.ts): its body becomes a chat body before the policy, and
+// its answer is reshaped on the way back, so it passes every gate here once.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError, invalidRequest, sendError } from "../../core/errors.ts";
 import type {
@@ -34,7 +36,7 @@ export type Translate = (
   auth: Authenticated,
   parsed: Record<string, unknown>,
   requestId: string,
-) => Promise<PreparedBody & { shaper: AnswerShaper; promptBytes: number }>;
+) => Promise<PreparedBody & { shaper: AnswerShaper }>;
 
 const FEATURE = /^[A-Za-z0-9._:/-]{1,64}$/;
 
@@ -61,7 +63,7 @@ export async function handleInference(
     const raw = await readBody(req, deps.maxBodyBytes);
     const parsed = parseJsonObject(raw);
     clientModel = parsed.model;
-    const prepared: PreparedBody & { shaper?: AnswerShaper; promptBytes?: number } = translate
+    const prepared: PreparedBody & { shaper?: AnswerShaper } = translate
       ? await translate(auth, parsed, requestId)
       : deps.prepareBody(spec.endpoint as EngineEndpoint, auth.tenant, parsed);
     const { body, maxOutputTokens, shaper } = prepared;
@@ -77,6 +79,7 @@ export async function handleInference(
     const priority = auth.tenant.spec.limits?.priority;
     if (priority !== undefined) body.priority = priority;
     if (stream) body.stream_options = { ...clientOptions, include_usage: true };
+    const payload = serialize(body);
     ctx = {
       requestId,
       receivedAt,
@@ -87,13 +90,13 @@ export async function handleInference(
       stream,
       endUser: typeof body.user === "string" ? body.user.slice(0, 256) : undefined,
       feature: featureOf(req),
-      // A translated body may carry more than the client sent (retrieved excerpts).
-      promptTokensEstimate: Math.ceil((prepared.promptBytes ?? raw.length) / 4),
+      // A translated body may carry more than the client sent (retrieved excerpts, the stored
+      // conversation): its estimate comes from what goes upstream.
+      promptTokensEstimate: Math.ceil((translate ? payload.length : raw.length) / 4),
       maxOutputTokens,
       stage: "authenticated",
       audit: undefined,
     };
-    const payload = serialize(body);
     admitting = true;
     await deps.hooks.admit(ctx);
     const admitted = ctx;

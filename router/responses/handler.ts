@@ -73,11 +73,7 @@ function translator(deps: RouterDeps): Translate {
       fileSearch,
     };
     const save = saver(deps, services.store, auth, frame, t);
-    return {
-      ...prepared,
-      shaper: shaperFor(frame, save),
-      promptBytes: JSON.stringify(prepared.body.messages).length,
-    };
+    return { ...prepared, shaper: shaperFor(frame, save) };
   };
 }
 

@@ -163,6 +163,19 @@ describe("helm chart", () => {
     expect(sim.some((a) => a.startsWith("--gpus="))).toBe(false);
   });
 
+  it("drains the router on shutdown: preStop pause, then the delay and grace it is given", async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary Kubernetes objects
+    const docs = parseAllDocuments((await template()).stdout).map((d) => d.toJS() as Record<string, any>);
+    const pod = docs.find((d) => d?.kind === "Deployment" && d.metadata.name === "loraplex-router")!.spec
+      .template.spec;
+    const router = pod.containers[0];
+    expect(router.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
+    expect(router.args).toEqual(
+      expect.arrayContaining(["--shutdown-delay-ms=2000", "--shutdown-grace-ms=20000"]),
+    );
+    expect(pod.terminationGracePeriodSeconds).toBe(5 + 2 + 20 + 5);
+  });
+
   it("ships the generated CRDs and the manifests' controller ClusterRole unchanged", async () => {
     const dir = (p: string) => readdirSync(join(ROOT, p)).sort();
     expect(dir("charts/loraplex/crds")).toEqual(dir("manifests/crds"));

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 
 type E2e = { routerUrl: string; adminToken: string; keys: Record<string, string>; kubeconfig: string };
-const env = JSON.parse(readFileSync(".loraplex/e2e.json", "utf8")) as E2e;
+export const env = JSON.parse(readFileSync(".loraplex/e2e.json", "utf8")) as E2e;
 export const SYSTEM_NS = "loraplex-system";
 export const BASE = "llama-3.1-8b-instruct";
 export const ADAPTER = "support-bot";
