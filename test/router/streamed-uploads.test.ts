@@ -17,12 +17,14 @@ const MiB = 1024 * 1024;
 const MAX_FILE_BYTES = 194 * MiB;
 const BIG = 192 * MiB;
 /**
- * The most the router's peak memory may grow while it takes in the file: less than the file.
- * Not much less: socket buffers wait for the garbage collector, so a bare node:http server that
- * only discards a 128 MiB body already peaks 74 MiB higher (86 MiB for 256 MiB); the upload adds
- * its S3 parts. Measured here: 89-114 MiB for 128 MiB, 152 MiB for 192 MiB on a loaded machine.
+ * The most the router's peak memory may grow while it takes in the file. A router that buffers
+ * the upload holds it at least twice at once (its chunks and their concatenation; 894 MiB was
+ * measured for 128 MiB), so any bound under twice the file tells the two apart. The bound is not
+ * the file itself because socket buffers wait for the garbage collector: a bare node:http server
+ * that only discards a 128 MiB body already peaks 74 MiB higher (86 MiB for 256 MiB), and the
+ * upload adds its S3 parts. Measured: 89-114 MiB for 128 MiB, 140-155 MiB for 192 MiB under load.
  */
-const MEMORY_BOUND = BIG;
+const MEMORY_BOUND = 1.5 * BIG;
 
 let s3server: DedicatedS3;
 let stack: Stack;
@@ -133,7 +135,7 @@ function memory(pid: number): { rss: number; peak: number } {
 }
 
 describe("streamed uploads (item 6)", () => {
-  it("stores a 192 MiB fine-tuning file while the router's memory grows by less than the file", async () => {
+  it("stores a 192 MiB fine-tuning file while the router's memory grows by well under twice the file", async () => {
     const pid = stack.routerPid!;
     // Writing 5 to clear_refs resets the peak (VmHWM) to the current resident set.
     writeFileSync(`/proc/${pid}/clear_refs`, "5");
