@@ -250,6 +250,7 @@ export async function createRouter(opts: RouterOptions): Promise<RunningRouter> 
       cfg,
       env,
       authenticate: (h, source) => auth.authenticate(h, source),
+      onUpload: (tenant, status, ms) => metrics.request(tenant, "(files)", status, ms, false),
     });
     cleanups.push(() => training.close());
     // Vector stores (tenant key); this router also runs their ingestion worker (see setup.ts).

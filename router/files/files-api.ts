@@ -23,6 +23,8 @@ export type FilesApiDeps = {
   maxFileBytes?: number;
   /** Uploads one tenant may have in progress on this router at once; more is a 429 (default 2). */
   maxConcurrentUploads?: number;
+  /** Called once per authenticated upload with its answer's status (499: the client left). */
+  onUpload?(tenant: string, status: number, ms: number): void;
 };
 
 const DEFAULT_MAX_CONCURRENT_UPLOADS = 2;
@@ -35,11 +37,15 @@ export function tenantRoute(authenticate: FilesApiDeps["authenticate"], handler:
     try {
       await handler(await authenticate(req.headers.authorization, req.socket.remoteAddress), req, res);
     } catch (err) {
-      // A client that went away mid-upload is its own doing (499), not the router's 500.
-      const gone = !(err instanceof ApiError) && (req.readableAborted || req.socket.destroyed);
-      sendError(res, gone ? clientClosed() : err);
+      sendError(res, asClientError(err, req));
     }
   };
+}
+
+/** A client that went away mid-upload is its own doing (499), not the router's 500. */
+function asClientError(err: unknown, req: Request): unknown {
+  const gone = !(err instanceof ApiError) && (req.readableAborted || req.socket.destroyed);
+  return gone ? clientClosed() : err;
 }
 
 const fileNotFound = (id: string, param = "file_id") =>
@@ -60,29 +66,44 @@ export function createFilesApi(deps: FilesApiDeps): Router {
   r.post(
     "/v1/files",
     route(async (caller, req, res) => {
+      const started = performance.now();
       const tenant = tenantOf(caller);
-      const active = uploading.get(tenant) ?? 0;
-      if (active >= maxUploads) {
-        req.resume();
-        throw new ApiError(
-          429,
-          `This tenant already has ${active} uploads in progress; wait for one to finish.`,
-          {
-            code: "too_many_uploads",
-            headers: { "retry-after": "5" },
-          },
-        );
-      }
-      uploading.set(tenant, active + 1);
+      let status = 200;
       try {
-        await upload(caller, req, res);
+        await limited(caller, req, res);
+      } catch (err) {
+        const e = asClientError(err, req);
+        status = e instanceof ApiError ? e.status : 500;
+        throw e;
       } finally {
-        const left = (uploading.get(tenant) ?? 1) - 1;
-        if (left > 0) uploading.set(tenant, left);
-        else uploading.delete(tenant);
+        deps.onUpload?.(tenant, status, performance.now() - started);
       }
     }),
   );
+  /** The per-tenant bound on uploads in progress around one upload. */
+  const limited: Route = async (caller, req, res) => {
+    const tenant = tenantOf(caller);
+    const active = uploading.get(tenant) ?? 0;
+    if (active >= maxUploads) {
+      req.resume();
+      throw new ApiError(
+        429,
+        `This tenant already has ${active} uploads in progress; wait for one to finish.`,
+        {
+          code: "too_many_uploads",
+          headers: { "retry-after": "5" },
+        },
+      );
+    }
+    uploading.set(tenant, active + 1);
+    try {
+      await upload(caller, req, res);
+    } finally {
+      const left = (uploading.get(tenant) ?? 1) - 1;
+      if (left > 0) uploading.set(tenant, left);
+      else uploading.delete(tenant);
+    }
+  };
   const upload: Route = async (caller, req, res) => {
     const tenant = tenantOf(caller);
     const id = deps.store.newId();

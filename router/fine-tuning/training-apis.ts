@@ -15,6 +15,8 @@ export function createTrainingApis(deps: {
   cfg: ServiceConfig;
   authenticate(authorization: string | undefined, source?: string): Promise<Caller>;
   env?: NodeJS.ProcessEnv;
+  /** Each authenticated upload's answer (for the router's request counter). */
+  onUpload?(tenant: string, status: number, ms: number): void;
 }) {
   const env = deps.env ?? process.env;
   const s3 = createS3Client(deps.cfg);
@@ -27,6 +29,7 @@ export function createTrainingApis(deps: {
         authenticate: deps.authenticate,
         maxFileBytes: positiveInt(env, "LORAPLEX_MAX_FILE_BYTES"),
         maxConcurrentUploads: positiveInt(env, "LORAPLEX_MAX_CONCURRENT_UPLOADS"),
+        onUpload: deps.onUpload,
       }),
       createJobsApi({
         jobs,
