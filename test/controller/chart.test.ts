@@ -169,11 +169,11 @@ describe("helm chart", () => {
     const pod = docs.find((d) => d?.kind === "Deployment" && d.metadata.name === "loraplex-router")!.spec
       .template.spec;
     const router = pod.containers[0];
-    expect(router.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
+    expect(router.lifecycle).toEqual({ preStop: { sleep: { seconds: 10 } } });
     expect(router.args).toEqual(
-      expect.arrayContaining(["--shutdown-delay-ms=2000", "--shutdown-grace-ms=20000"]),
+      expect.arrayContaining(["--shutdown-delay-ms=5000", "--shutdown-grace-ms=20000"]),
     );
-    expect(pod.terminationGracePeriodSeconds).toBe(5 + 2 + 20 + 5);
+    expect(pod.terminationGracePeriodSeconds).toBe(10 + 5 + 20 + 5);
   });
 
   it("ships the generated CRDs and the manifests' controller ClusterRole unchanged", async () => {
