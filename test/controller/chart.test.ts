@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
 import type { KubeClient } from "../../kube/client.ts";
 import { type KubeObject, R } from "../../kube/types.ts";
 import { uniqueName } from "../support/unique.ts";
@@ -169,11 +169,21 @@ describe("helm chart", () => {
     const pod = docs.find((d) => d?.kind === "Deployment" && d.metadata.name === "loraplex-router")!.spec
       .template.spec;
     const router = pod.containers[0];
-    expect(router.lifecycle).toEqual({ preStop: { sleep: { seconds: 10 } } });
+    // The defaults are tuned in values.yaml; the rendering must follow whatever they are.
+    const { preStopSeconds, delaySeconds, graceSeconds } = (
+      parseYaml(readFileSync(join(CHART, "values.yaml"), "utf8")) as {
+        router: { shutdown: { preStopSeconds: number; delaySeconds: number; graceSeconds: number } };
+      }
+    ).router.shutdown;
+    expect(preStopSeconds).toBeGreaterThan(0);
+    expect(router.lifecycle).toEqual({ preStop: { sleep: { seconds: preStopSeconds } } });
     expect(router.args).toEqual(
-      expect.arrayContaining(["--shutdown-delay-ms=5000", "--shutdown-grace-ms=20000"]),
+      expect.arrayContaining([
+        `--shutdown-delay-ms=${delaySeconds * 1000}`,
+        `--shutdown-grace-ms=${graceSeconds * 1000}`,
+      ]),
     );
-    expect(pod.terminationGracePeriodSeconds).toBe(10 + 5 + 20 + 5);
+    expect(pod.terminationGracePeriodSeconds).toBe(preStopSeconds + delaySeconds + graceSeconds + 5);
   });
 
   it("ships the generated CRDs and the manifests' controller ClusterRole unchanged", async () => {
