@@ -3,7 +3,7 @@
 // get the same 404. (POST /v1/responses is on the hot path: handler.ts.)
 import express, { type Request, type Router } from "express";
 import { ApiError } from "../../core/errors.ts";
-import { type Authenticate, tenantRoute } from "../vector-stores/http.ts";
+import { type Authenticate, limitAndOrder, tenantRoute } from "../vector-stores/http.ts";
 import type { ResponseStore } from "./store.ts";
 import { responseNotFound } from "./store.ts";
 
@@ -52,19 +52,9 @@ export function createResponsesRouter(d: { authenticate: Authenticate; store: Re
 const badParam = (param: string, message: string) =>
   new ApiError(400, message, { code: "invalid_request", param });
 
-/** OpenAI's list parameters: limit 1-100 (20), order asc/desc (desc), after an item id. */
+/** limit and order as every list route takes them; `after` is an input item id. */
 function listParams(req: Request): { limit: number; order: "asc" | "desc"; after?: string } {
-  const q = req.query as Record<string, unknown>;
-  let limit = 20;
-  if (q.limit !== undefined) {
-    limit = Number(q.limit);
-    if (typeof q.limit !== "string" || !Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw badParam("limit", "limit must be an integer from 1 to 100");
-    }
-  }
-  const order = q.order ?? "desc";
-  if (order !== "asc" && order !== "desc") throw badParam("order", "order must be 'asc' or 'desc'");
-  if (q.after !== undefined && typeof q.after !== "string")
-    throw badParam("after", "after must be an item id");
-  return { limit, order, after: q.after as string | undefined };
+  const after = (req.query as Record<string, unknown>).after;
+  if (after !== undefined && typeof after !== "string") throw badParam("after", "after must be an item id");
+  return { ...limitAndOrder(req), after };
 }

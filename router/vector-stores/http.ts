@@ -56,8 +56,8 @@ export function pathId(schema: z.ZodString, value: unknown, notFound: (id: strin
 const badParam = (param: string, message: string) =>
   new ApiError(400, message, { code: "invalid_request", param });
 
-/** limit (1-100, default 20), order (asc/desc, default desc), after/before ids of `cursor`'s kind. */
-export function listQuery(req: Request, cursor: z.ZodString): ListQuery {
+/** OpenAI's list parameters limit (1-100, default 20) and order (asc/desc, default desc). */
+export function limitAndOrder(req: Request): { limit: number; order: "asc" | "desc" } {
   const q = req.query as Record<string, unknown>;
   let limit = 20;
   if (q.limit !== undefined) {
@@ -68,11 +68,17 @@ export function listQuery(req: Request, cursor: z.ZodString): ListQuery {
   }
   const order = q.order ?? "desc";
   if (order !== "asc" && order !== "desc") throw badParam("order", "order must be 'asc' or 'desc'");
+  return { limit, order };
+}
+
+/** limitAndOrder, and after/before ids of `cursor`'s kind. */
+export function listQuery(req: Request, cursor: z.ZodString): ListQuery {
+  const q = req.query as Record<string, unknown>;
   const id = (name: "after" | "before") => {
     if (q[name] === undefined) return undefined;
     const v = parseId(cursor, q[name]);
     if (v === undefined) throw badParam(name, `${name} must be an id returned by a previous list call`);
     return v;
   };
-  return { limit, order, after: id("after"), before: id("before") };
+  return { ...limitAndOrder(req), after: id("after"), before: id("before") };
 }

@@ -2,7 +2,7 @@
 // replica with its adapter agent, real Postgres (pgvector), Redis and S3: acme has an adapter and
 // a system prompt, both tenants have vector stores. Own schema, Redis prefix and S3 prefixes
 // (uniqueName), so this suite runs beside the others.
-import OpenAI, { toFile } from "openai";
+import OpenAI from "openai";
 import type pg from "pg";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createPgPool } from "../../core/db.ts";
@@ -61,20 +61,4 @@ export async function startResponsesStack(): Promise<ResponsesStack> {
   };
 }
 
-export async function upload(client: OpenAI, name: string, text: string) {
-  return client.files.create({ file: await toFile(Buffer.from(text), name), purpose: "assistants" });
-}
-
-/** The status and OpenAI error body of a call that must fail. */
-export async function failure(
-  p: Promise<unknown>,
-): Promise<{ status: number; error: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OpenAI.APIError)
-      return { status: e.status as number, error: e.error as Record<string, unknown> };
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
+export { failure, upload } from "../support/openai-calls.ts";

@@ -1,7 +1,7 @@
 // Two tenants with vector stores (spec.retrieval) behind a real `loraplex router` process with
 // metering on, one engine simulator (its /v1/embeddings retrieves: engine-sim/text-vectors.ts),
 // real Postgres with pgvector, Redis and S3. Each suite gets its own schema and Redis prefix.
-import OpenAI, { toFile } from "openai";
+import OpenAI from "openai";
 import { type MeteredStack, MODEL, startMeteredStack, tenantYaml } from "../metering/harness-routers.ts";
 import { uniqueName } from "../support/unique.ts";
 
@@ -42,20 +42,4 @@ export async function startRetrievalStack(
   };
 }
 
-export async function upload(client: OpenAI, name: string, text: string) {
-  return client.files.create({ file: await toFile(Buffer.from(text), name), purpose: "assistants" });
-}
-
-/** The status and OpenAI error body of a call that must fail. */
-export async function failure(
-  p: Promise<unknown>,
-): Promise<{ status: number; error: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OpenAI.APIError)
-      return { status: e.status as number, error: e.error as Record<string, unknown> };
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
+export { failure, upload } from "../support/openai-calls.ts";
