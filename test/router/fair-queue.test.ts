@@ -66,6 +66,17 @@ async function occupy(): Promise<{ release(): Promise<void> }> {
       .then((r) => r.text())
       .catch(() => "");
   const engine = stack.shared[0]!.engineUrl;
+  // The previous test's blockers were ended by disconnecting; until the engine and the router
+  // have both let go of them, a new one would queue in the router instead of in the engine.
+  await until(async () => {
+    const left = await Promise.all([
+      scrapeCounter(engine, "vllm:num_requests_running"),
+      scrapeCounter(engine, "vllm:num_requests_waiting"),
+      scrapeCounter(stack.metricsUrl, "loraplex_router_replica_in_flight"),
+      queueDepth(),
+    ]);
+    return left.every((n) => n === 0);
+  }, "the engine and the router to be idle");
   const first = blocker(stack.initech);
   await until(
     async () => (await scrapeCounter(engine, "vllm:num_requests_running")) === 1,
