@@ -34,7 +34,9 @@ help:
 
 deps: node_modules/.deps-stamp
 node_modules/.deps-stamp: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# --prefer-offline: packages already in npm's cache are not revalidated, so a warm CI run
+	# neither waits on the registry nor fails where it is slow to reach.
+	npm ci --prefer-offline --no-audit --no-fund --loglevel=error
 	touch $@
 
 typecheck: deps
