@@ -106,7 +106,7 @@ prod_deps() { # node_modules with production dependencies only, keyed by the loc
   if [ ! -d "$out/node_modules" ]; then
     mkdir -p "$images"; local tmp; tmp=$(mktemp -d "$images/prod-deps.tmp.XXXXXX")
     cp "$root/package.json" "$root/package-lock.json" "$tmp/"
-    (cd "$tmp" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2) \
+    (cd "$tmp" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >&2) \
       || die "npm ci --omit=dev failed"
     rm -rf "$out" && mv "$tmp" "$out"
   fi
