@@ -16,11 +16,9 @@ import { checkSchemaName, migrate } from "../core/migrate.ts";
 import { createRedis } from "../core/redis.ts";
 import { createKeySpace, type KeySpace } from "../core/redis-keys.ts";
 import type { Hooks } from "../core/request-context.ts";
-import { loadKubeConfig } from "../kube/config.ts";
 import { loadMeteringConfig, meteringConfigured } from "../metering/config.ts";
 import { unmetered } from "../retrieval/usage.ts";
 import { startDirTenantSource } from "../tenants/dir-source.ts";
-import { startK8sTenantSource } from "../tenants/k8s-source.ts";
 import { createTenantStore, type TenantStore } from "../tenants/tenant-store.ts";
 import { createAdminRouter } from "./api/admin.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
@@ -370,6 +368,12 @@ async function startTenants(
 ): Promise<{ store: TenantStore; synced(): boolean; close(): Promise<void> }> {
   const store = createTenantStore({ log: logger });
   if (opts.kube) {
+    // Imported here, not at the top: the Kubernetes client takes about a second to load, which a
+    // router in local mode (dev, demos, every integration test's router) would pay at each start.
+    const [{ loadKubeConfig }, { startK8sTenantSource }] = await Promise.all([
+      import("../kube/config.ts"),
+      import("../tenants/k8s-source.ts"),
+    ]);
     const source = await startK8sTenantSource({ kubeConfig: loadKubeConfig(opts.kube), store, log: logger });
     return { store, synced: () => source.isSynced(), close: () => source.close() };
   }

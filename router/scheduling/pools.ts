@@ -15,7 +15,6 @@ import type { ResolvedAdapter } from "../../core/request-context.ts";
 import type { KubeOptions } from "../../kube/config.ts";
 import { type AgentApi, createAdapterLoader, type EnsureResult } from "./adapter-loader.ts";
 import type { Discovery, EngineEndpoint } from "./discovery.ts";
-import { createEndpointSliceDiscovery } from "./discovery-endpointslices.ts";
 import { createStaticDiscovery, staticPoolRefs } from "./discovery-static.ts";
 import { startHealthLoop } from "./health-probe.ts";
 import {
@@ -148,8 +147,11 @@ export async function createPools(opts: PoolsOptions): Promise<Pools> {
   }
 
   let discovery: Discovery | undefined;
-  if (opts.kube) discovery = createEndpointSliceDiscovery(opts.kube, onEndpoints, log);
-  else if (opts.static !== undefined) discovery = createStaticDiscovery(opts.static, onEndpoints);
+  if (opts.kube) {
+    // Loaded only in cluster mode (the Kubernetes client is slow to import; see create-router.ts).
+    const { createEndpointSliceDiscovery } = await import("./discovery-endpointslices.ts");
+    discovery = createEndpointSliceDiscovery(opts.kube, onEndpoints, log);
+  } else if (opts.static !== undefined) discovery = createStaticDiscovery(opts.static, onEndpoints);
 
   async function watch(poolRef: string): Promise<void> {
     parsePoolRef(poolRef);
