@@ -2,7 +2,9 @@
 // with its memory bounded (the peak resident set, read from /proc, grows by less than the file:
 // it was never held whole; buffering it took three copies and more), and an upload that is too large or abandoned by its client leaves neither an object nor
 // an unfinished multipart upload behind. The S3 server is a dedicated one, so that listing its
-// unfinished multipart uploads shows every one the router left.
+// unfinished multipart uploads shows every one the router left. The over-limit upload goes to a
+// second router with a small limit: the 413 path is the same at any limit, and sending the big
+// router's 194 MiB just to pass it took ~8 s of every run.
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -10,12 +12,15 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { createS3Client } from "../../core/s3.ts";
+import { type RouterProc, startRouterProcess } from "../support/stack.ts";
 import { type DedicatedS3, startDedicatedS3 } from "../support/throwaway-servers.ts";
 import { type Stack, scrapeCounter, startStack, until } from "./harness.ts";
 
 const MiB = 1024 * 1024;
 const MAX_FILE_BYTES = 194 * MiB;
 const BIG = 192 * MiB;
+/** The second router's limit: several 5 MiB parts are uploaded before the upload goes over it. */
+const SMALL_MAX_FILE_BYTES = 24 * MiB;
 /**
  * The most the router's peak memory may grow while it takes in the file. A router that buffers
  * the upload holds it at least twice at once (its chunks and their concatenation; 894 MiB was
@@ -28,6 +33,7 @@ const MEMORY_BOUND = 1.5 * BIG;
 
 let s3server: DedicatedS3;
 let stack: Stack;
+let smallLimit: RouterProc;
 let s3: S3Client;
 let bucket: string;
 
@@ -40,8 +46,17 @@ beforeAll(async () => {
   process.env.LORAPLEX_MAX_FILE_BYTES = String(MAX_FILE_BYTES);
   s3 = createS3Client(loadServiceConfig());
   stack = await startStack({ sharedReplicas: 1, dedicatedReplicas: 0 });
+  // Same tenants, keys (same schema), engine and S3 server; only the file limit differs.
+  smallLimit = await startRouterProcess({
+    tenantsDir: stack.tenantsDir,
+    engines: `loraplex-system/shared=${stack.shared[0]!.flag}`,
+    dbSchema: stack.schema,
+    env: { LORAPLEX_DEV_SECRETS: "1", LORAPLEX_MAX_FILE_BYTES: String(SMALL_MAX_FILE_BYTES) },
+    name: "router (small file limit)",
+  });
 }, 120_000);
 afterAll(async () => {
+  await smallLimit?.proc.stop();
   await stack?.stop();
   s3?.destroy();
   await s3server?.stop();
@@ -75,12 +90,13 @@ type Sent = { status: number; body: string };
 
 /**
  * POSTs a multipart upload of `bytes` of JSONL (file first, purpose after, as the openai clients
- * send it), without content-length. `abortAfter` destroys the connection after that many bytes.
+ * send it), without content-length, to the stack's router unless `url` names another.
+ * `abortAfter` destroys the connection after that many bytes.
  */
-function upload(bytes: number, opts: { abortAfter?: number } = {}) {
+function upload(bytes: number, opts: { abortAfter?: number; url?: string } = {}) {
   const hash = createHash("sha256");
   const done = new Promise<Sent>((resolve, reject) => {
-    const req = request(`${stack.url}/v1/files`, {
+    const req = request(`${opts.url ?? stack.url}/v1/files`, {
       method: "POST",
       headers: {
         authorization: `Bearer ${stack.keys[stack.acme]}`,
@@ -165,7 +181,7 @@ describe("streamed uploads (item 6)", () => {
 
   it("answers an upload over the limit with 413 and keeps neither its object nor its parts", async () => {
     const kept = await storedFiles();
-    const answer = await upload(whole(MAX_FILE_BYTES + 2 * MiB)).done;
+    const answer = await upload(whole(SMALL_MAX_FILE_BYTES + 2 * MiB), { url: smallLimit.url }).done;
     expect(answer.status).toBe(413);
     expect(JSON.parse(answer.body).error).toMatchObject({ code: "file_too_large", param: "file" });
     expect(await pendingUploads()).toEqual([]);
