@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 // Two tiers. `unit`: the *.test.ts files next to the code they test; they start no server and no
@@ -12,6 +13,12 @@ export default defineConfig({
     hookTimeout: 180_000,
     teardownTimeout: 30_000,
     pool: "forks",
+    // One test file per core, at least two. Vitest's default in a run is one fewer than the cores
+    // (it keeps one for itself), which on a 2-core CI machine ran the whole suite one file at a
+    // time; integration files spend much of their time waiting on child processes, services and
+    // polls, so a second one fits beside the first (measured on 2 cores at load 3-6: 490 s with
+    // one worker, 308 s with two).
+    maxWorkers: Math.max(2, availableParallelism()),
     reporters: ["default", ["json", { outputFile: ".loraplex/test-results.json" }]],
     projects: [
       {
