@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // Two tiers. `unit`: the *.test.ts files next to the code they test; they start no server and no
@@ -6,6 +7,14 @@ import { defineConfig } from "vitest/config";
 // Redis, the S3 server, a Kubernetes test control plane and Loraplex processes started through
 // test/support/stack.ts; its global setup starts those services and the control plane once per run.
 const outside = ["node_modules/**", ".tools/**", ".loraplex/**"];
+
+// Node's on-disk compile cache (the compiled code of every module it loads; an entry is used only
+// while its source is unchanged) for the whole run: vitest's workers and every `loraplex` process
+// the integration tests start inherit this variable. Nearly every file starts a router, engine
+// simulators, agents or a controller; once the first of each kind has filled the cache, a router
+// loads in ~0.7 s instead of ~1.1 s. Entries are keyed by absolute path, so the cache stays in
+// this checkout (a fresh clone fills its own within the run's first seconds).
+process.env.NODE_COMPILE_CACHE ??= fileURLToPath(new URL(".loraplex/node-compile-cache", import.meta.url));
 
 export default defineConfig({
   test: {
