@@ -49,6 +49,11 @@ export type MeteringHooksDeps = {
   redisTimeoutMs?: number;
   /** Longest a request can run; its concurrency lease and reservation lapse after this. Default 10 min. */
   leaseMs?: number;
+  /**
+   * Waits between the attempts to settle a reservation in Redis after a failed one; once they are
+   * spent the reservation is left to lapse after leaseMs. Default 200 ms, 1 s, 5 s.
+   */
+  settleRetryMs?: readonly number[];
 };
 
 export type MeteringHooks = Hooks & {
@@ -80,7 +85,7 @@ declare module "../../core/request-context.ts" {
 }
 
 const DEFAULT_THRESHOLDS: number[] = [];
-const SETTLE_RETRY_MS = [200, 1_000, 5_000];
+const SETTLE_RETRY_MS: readonly number[] = [200, 1_000, 5_000];
 
 const pricedModel = (ctx: RequestContext): PricedModel => ({
   tenant: ctx.tenant.metadata.name,
@@ -94,6 +99,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
   const { keys, prices, spool, log, metrics } = deps;
   const admission = createAdmission(deps.redis, { timeoutMs: deps.redisTimeoutMs });
   const leaseMs = deps.leaseMs ?? 600_000;
+  const settleRetryMs = deps.settleRetryMs ?? SETTLE_RETRY_MS;
   const background = new Set<Promise<unknown>>();
 
   function record(ctx: RequestContext, outcome: Outcome): void {
@@ -138,7 +144,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
           if (st.budget) afterSettle(ctx, st.budget, res);
           return;
         } catch (e) {
-          if (i >= SETTLE_RETRY_MS.length) {
+          if (i >= settleRetryMs.length) {
             // The reservation lapses on its own after leaseMs; Postgres still has the event.
             log.error(
               { tenant, requestId: ctx.requestId, err: (e as Error).message },
@@ -146,7 +152,7 @@ export function createMeteringHooks(deps: MeteringHooksDeps): MeteringHooks {
             );
             return;
           }
-          await sleep(SETTLE_RETRY_MS[i] ?? 0);
+          await sleep(settleRetryMs[i] ?? 0);
         }
       }
     };

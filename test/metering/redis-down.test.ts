@@ -43,6 +43,9 @@ describe("Redis unreachable (dedicated redis-server, killed)", () => {
       spool,
       log,
       redisTimeoutMs: 300,
+      // The lenient tenant's settlement fails while Redis is down; its retries (1.2 s and 5 s apart
+      // by default) would only make the test wait before the reservation is left to lapse.
+      settleRetryMs: [20, 20, 20],
     });
   });
   afterAll(async () => {
@@ -82,11 +85,19 @@ describe("Redis unreachable (dedicated redis-server, killed)", () => {
     hooks.settle(free, ok(10, 10));
     await hooks.idle();
 
-    const { rows } = await db.pool.query<{ request_id: string; status: string; reason: string }>(
-      "SELECT request_id, status, reason FROM usage_events WHERE request_id = ANY($1) ORDER BY ts",
-      [[refused.requestId, open.requestId, free.requestId]],
-    );
-    expect(rows).toEqual([
+    const usageRows = async () =>
+      (
+        await db.pool.query<{ request_id: string; status: string; reason: string }>(
+          "SELECT request_id, status, reason FROM usage_events WHERE request_id = ANY($1) ORDER BY ts",
+          [[refused.requestId, open.requestId, free.requestId]],
+        )
+      ).rows;
+    // With Redis away the spool moves the events to Postgres on its retry timer, which idle() does
+    // not wait for when a retry finds Redis reconnecting: poll for them (bounded).
+    const deadline = Date.now() + 30_000;
+    while ((await usageRows()).length < 3 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await usageRows()).toEqual([
       { request_id: refused.requestId, status: "rejected", reason: "limits_unavailable" },
       { request_id: open.requestId, status: "ok", reason: "" },
       { request_id: free.requestId, status: "ok", reason: "" },
