@@ -14,7 +14,7 @@ import { loadServiceConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/log.ts";
 import type { Hooks } from "../../core/request-context.ts";
 import { createS3Client } from "../../core/s3.ts";
-import { createRouter, type RouterOptions, type RunningRouter } from "../../router/create-router.ts";
+import type { RouterOptions, RunningRouter } from "../../router/create-router.ts";
 import {
   type FleetReplica,
   MODEL,
@@ -124,6 +124,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     let log = () => "";
     let routerPid: number | undefined;
     if (opts.hooks) {
+      // Imported only for an in-process router: the router's module graph adds ~2 s to the import
+      // of every test file that loads this harness, and most run the router as a process.
+      const { createRouter } = await import("../../router/create-router.ts");
       const router: RunningRouter = await createRouter({
         port: 0,
         tenantsDir: dir,
