@@ -9,11 +9,13 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 // reads the components' logs for `forbidden` after everything else made them work.
 const ORDER = [
   "router",
+  "fine-tune",
   "pod-security",
   "network-isolation",
   "engine-failover",
   "leader-failover",
   "router-upgrade",
+  "tenant-deletion",
   "least-privilege",
 ];
 const rank = (spec: TestSpecification) => {

@@ -20,7 +20,10 @@ export interface Informer<T extends KubeObject> {
   readonly resource: ResourceType;
   get(name: string, namespace?: string): T | undefined;
   list(): T[];
-  /** Records an object the controller itself just wrote, unless the cache already holds a newer one. */
+  /**
+   * Records an object the controller itself just wrote, unless the cache already holds a newer
+   * one; an object whose last finalizer that write removed leaves the cache.
+   */
   remember(obj: T): void;
   /** Resolves once the first full list is in the cache. */
   synced: Promise<void>;
@@ -60,8 +63,17 @@ export function startInformer<T extends KubeObject>(opts: {
     markSynced = r;
   });
 
+  // Objects the controller's own write removed (see remember()), with the resourceVersion that
+  // write was answered with: watch events that old may still be on their way and must not bring
+  // the object back into the cache.
+  const removed = new Map<string, string | undefined>();
+
   const put = (obj: T, own = false) => {
     const key = keyOf(obj);
+    if (removed.has(key)) {
+      if (!isNewer(obj.metadata.resourceVersion, removed.get(key))) return;
+      removed.delete(key);
+    }
     const old = store.get(key);
     if (old && !isNewer(obj.metadata.resourceVersion, old.metadata.resourceVersion)) return;
     store.set(key, obj);
@@ -107,6 +119,8 @@ export function startInformer<T extends KubeObject>(opts: {
       const key = keyOf(e.object);
       const old = store.get(key);
       store.delete(key);
+      // Already reported when our own write removed it.
+      if (removed.delete(key) && !old) return;
       opts.onEvent("delete", old ?? e.object, undefined, false);
     } else {
       put(e.object);
@@ -157,6 +171,20 @@ export function startInformer<T extends KubeObject>(opts: {
     remember(obj: T) {
       obj.apiVersion ??= apiVersionOf(resource);
       obj.kind ??= resource.kind;
+      // A write that took the last finalizer off an object being deleted removed it, yet the API
+      // server answers with the object's previous resourceVersion, which the cache already holds:
+      // without this, a reconcile queued meanwhile would still find the finalizer (a Tenant would
+      // be erased twice).
+      if (obj.metadata.deletionTimestamp && !obj.metadata.finalizers?.length) {
+        const key = keyOf(obj);
+        removed.set(key, obj.metadata.resourceVersion);
+        const old = store.get(key);
+        if (old) {
+          store.delete(key);
+          opts.onEvent("delete", old, undefined, true);
+        }
+        return;
+      }
       // Handlers run now, as for a watch event (a ModelPool created by a Tenant's reconcile must
       // get its own reconcile); the watch event for the same version then finds nothing new.
       put(obj, true);

@@ -156,6 +156,7 @@ export async function startStack(opts: {
         [
           ...["trainer", "--executor", "local", "--tenants-dir", tenantsDir, "--db-schema", opts.schema],
           ...["--bull-prefix", `bull-${opts.schema}`, "--port", String(trainerPort), "--capacity", "1"],
+          ...["--health-host", "127.0.0.1"],
         ],
         { LORAPLEX_METERING_CONFIG: meteringConfig, LOG_LEVEL: "info" },
       );

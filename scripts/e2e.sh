@@ -30,6 +30,11 @@ secret() { # namespace name key=value...
   kubectl -n "$ns" create secret generic "$name" "${args[@]}" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 }
 
+training_secret() { # namespace tenant: the S3 credentials a tenant's fine-tune Job reads (envFrom)
+  secret "$1" "loraplex-s3-$2" AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER \
+    AWS_REGION=us-east-1 S3_ENDPOINT=http://10.244.0.1:29000
+}
+
 diagnose() { # what a person needs to see when a wait fails
   echo "--- pods ---" >&2; kubectl get pods -A -o wide >&2 || true
   echo "--- tenants / pools ---" >&2; kubectl get tenants,modelpools -A >&2 || true
@@ -69,6 +74,13 @@ up() {
   secret "$NS" loraplex-redis url=redis://10.244.0.1:26379
   secret "$NS" loraplex-s3 S3_ACCESS_KEY_ID=S3RVER S3_SECRET_ACCESS_KEY=S3RVER
   secret "$NS" loraplex-router "key-secret=$(cat "$out/key-secret")" "admin-token=$(cat "$out/admin-token")"
+  # Shared-tier tenants' fine-tune Jobs run in the training namespace; each Job reads its
+  # tenant's S3 credentials from loraplex-s3-<tenant> there (a dedicated tenant's from its own
+  # namespace, below). The simulator's Pods meet `restricted`, so the namespace enforces it.
+  kubectl create namespace loraplex-training --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl label namespace loraplex-training --overwrite >/dev/null \
+    pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted
+  training_secret loraplex-training acme
 
   # The router is Ready only once it sees a healthy engine, so the Tenants and pools go in before
   # `helm install --wait`: its CRDs first (the chart's crds/ are the same files; helm skips
@@ -79,8 +91,13 @@ up() {
   node scripts/e2e-setup.ts adapters
   # --force-conflicts: the tests change fields of the samples (pool replicas, tenant limits) and
   # put the values back; the samples' manager takes the fields back here.
-  kubectl apply --server-side --field-manager=loraplex-samples --force-conflicts -f manifests/samples/ >/dev/null
-  kubectl apply --server-side --field-manager=loraplex-samples --force-conflicts -f test/e2e/modelpool-shared.yaml >/dev/null
+  # The sample shared pool (2 replicas of 8 CPUs) is never applied here, not even for a moment:
+  # on a running cluster its Deployment would start a rollout to a Pod this node cannot schedule,
+  # and the small pool applied a second later leaves the Deployment controller stuck (the
+  # ReplicaSet keeps desired-replicas=2 while the Deployment wants 1, every sync is taken for a
+  # scaling event, and the rollout to the small template never starts; seen on a re-run).
+  kubectl apply --server-side --field-manager=loraplex-samples --force-conflicts \
+    -f manifests/samples/acme.yaml -f manifests/samples/globex.yaml -f test/e2e/modelpool-shared.yaml >/dev/null
 
   t=$SECONDS
   helm upgrade --install loraplex charts/loraplex -n "$NS" -f test/e2e/values.yaml \
@@ -94,6 +111,7 @@ up() {
     sleep 1
   done
   secret tenant-globex loraplex-s3 S3_ACCESS_KEY_ID=S3RVER S3_SECRET_ACCESS_KEY=S3RVER
+  training_secret tenant-globex globex
 
   t=$SECONDS
   kubectl wait --for=condition=Ready --timeout="$WAIT" tenant/acme tenant/globex >/dev/null \

@@ -48,6 +48,7 @@ const USAGE = `usage: loraplex trainer [options]
   --dispatch-interval-ms N        how often waiting fine-tunes are dispatched (default 2000)
   --lock-duration-ms N            how soon a dead trainer's fine-tune is taken over (default 30000)
   --port N                        /healthz and /readyz (default 8090; 0 picks a free one)
+  --health-host ADDR              their listen address (default 0.0.0.0: the kubelet probes the Pod IP)
 
 environment: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_BUCKET and S3 credentials, LOG_LEVEL;
   LORAPLEX_METERING_CONFIG / LORAPLEX_PRICES(_FILE) as the router's: fine-tunes are metered`;
@@ -80,6 +81,7 @@ function parse(args: string[]) {
         "dispatch-interval-ms",
         "lock-duration-ms",
         "port",
+        "health-host",
       ].map((k) => [k, { type: "string" as const }]),
     ),
   });
@@ -116,6 +118,7 @@ function parse(args: string[]) {
     dispatchMs: intFlag("--dispatch-interval-ms", v["dispatch-interval-ms"], { min: 10 }) ?? 2_000,
     lockMs: intFlag("--lock-duration-ms", v["lock-duration-ms"], { min: 500 }) ?? 30_000,
     port: intFlag("--port", v.port, { max: 65_535 }) ?? 8_090,
+    healthHost: v["health-host"] ?? "0.0.0.0",
   };
 }
 
@@ -227,7 +230,7 @@ async function runTrainer(argv: string[]): Promise<number> {
       const ok = req.url === "/healthz" || req.url === "/readyz";
       res.writeHead(ok ? 200 : 404, { "content-type": "text/plain" }).end(ok ? "ok\n" : "not found\n");
     });
-    await new Promise<void>((resolve) => server.listen(f.port, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(f.port, f.healthHost, resolve));
     cleanups.push(() => new Promise((r) => server.close(r)));
     logger.info({ port: f.port, capacity: f.capacity, schema, executor: f.executor }, "trainer running");
     await new Promise<void>((resolve) => {

@@ -12,10 +12,17 @@ import { renderDeployment } from "./render-deployment.ts";
 import { renderPodDisruptionBudget } from "./render-pdb.ts";
 import { renderService } from "./render-service.ts";
 
-/** Pools this controller instance is responsible for: its tenants' pools and the system namespace's. */
+/**
+ * Pools this controller instance is responsible for: its tenants' pools and the system namespace's.
+ * A deleted Tenant's pool is not: the finalizer is removing its namespace, where the API server
+ * refuses new objects, so re-applying them (when the namespace's deletion removes one) only fails.
+ */
 function ownsPool(ctx: Ctx, mp: ModelPoolObject): boolean {
   const tenant = mp.metadata.labels?.[TENANT_LABEL];
-  if (tenant) return ctx.caches.tenants.get(tenant) !== undefined;
+  if (tenant) {
+    const owner = ctx.caches.tenants.get(tenant);
+    return owner !== undefined && !owner.metadata.deletionTimestamp;
+  }
   return mp.metadata.namespace === ctx.config.systemNamespace;
 }
 

@@ -16,7 +16,7 @@ const NAMESPACE_POLL_MS = 2_000;
 export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<ReconcileResult> {
   if (!obj.metadata.finalizers?.includes(TENANT_FINALIZER)) return {};
   const name = obj.metadata.name!;
-  const spec = obj.spec as { storage?: { bucket?: string } } | undefined;
+  const spec = obj.spec as { tier?: string; storage?: { bucket?: string } } | undefined;
   const bucket = spec?.storage?.bucket ?? ctx.config.bucket;
   try {
     if ((await ctx.eraser.deleteNamespace(name)) === "pending") {
@@ -25,6 +25,9 @@ export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<Recon
     const objects = await ctx.eraser.deleteObjects(name, bucket);
     const adapters = await ctx.eraser.purgeAdapters(name);
     const rows = await ctx.eraser.deleteRows(name);
+    // A shared-tier tenant never had a namespace (or lost it when it left the dedicated tier).
+    const namespaceText =
+      spec?.tier === "dedicated" ? `namespace ${tenantNamespace(name)} deleted` : "no dedicated namespace";
     const rowText = Object.entries(rows)
       .map(([table, n]) => `${table}=${n}`)
       .join(", ");
@@ -33,7 +36,7 @@ export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<Recon
       "Normal",
       "Erased",
       `erased tenant ${name}: ${objects.deleted} object(s) under s3://${objects.bucket}/${objects.prefix}; ` +
-        `Postgres rows: ${rowText || "none"}; namespace ${tenantNamespace(name)} deleted; ` +
+        `Postgres rows: ${rowText || "none"}; ${namespaceText}; ` +
         `${adapters.removed} adapter(s) purged from ${adapters.agents} shared agent(s)`,
     );
     ctx.log.info({ tenant: name, objects: objects.deleted, rows, adapters }, "tenant erased");
@@ -61,7 +64,8 @@ export async function finalizeTenant(ctx: Ctx, obj: TenantObject): Promise<Recon
     ]);
   }
   // A reconcile already queued (the namespace poll above) must not find the finalizer in a
-  // cache that has not yet seen this write, or it would erase (and report) a second time.
+  // cache that has not yet seen this write, or it would erase (and report) a second time: the
+  // object is gone, and remember() takes it out of the cache.
   ctx.caches.tenants.remember(after);
   return {};
 }

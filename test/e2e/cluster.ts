@@ -118,3 +118,14 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+export type AgentAdapter = { tenant: string; adapter: string; version: number; loaded: boolean };
+
+/** The adapters an engine Pod's agent holds (its GET /adapters, asked from inside the Pod). */
+export function agentAdapters(ns: string, pod: string): AgentAdapter[] {
+  const script =
+    `fetch("http://127.0.0.1:8001/adapters", { signal: AbortSignal.timeout(5000) })` +
+    `.then((r) => r.text()).then((t) => console.log(t), (e) => { console.error(String(e)); process.exit(1); });`;
+  const out = kubectl("-n", ns, "exec", pod, "-c", "agent", "--", "node", "-e", script);
+  return (JSON.parse(out) as { adapters: AgentAdapter[] }).adapters;
+}

@@ -7,12 +7,26 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BASE, client, ENGINE_SELECTOR, kubectl, messages, readyPods, SYSTEM_NS, until } from "./cluster.ts";
+import {
+  ADAPTER,
+  agentAdapters,
+  BASE,
+  client,
+  ENGINE_SELECTOR,
+  kubectl,
+  messages,
+  readyPods,
+  SYSTEM_NS,
+  until,
+} from "./cluster.ts";
 
 const TOTAL = 200;
 // Requests start over this window (about 35 in flight at once, under acme's concurrency limit of
 // 64); the Pod dies in its middle.
 const SPREAD_MS = 6000;
+// The Ready Pods when the victim was killed, and the victim: the replacement is neither.
+const beforeKill: string[] = [];
+const killed: string[] = [];
 const run = `e2e-kill-${randomBytes(3).toString("hex")}`;
 
 function scaleSharedPool(replicas: number): void {
@@ -102,7 +116,9 @@ describe("an engine Pod killed mid-traffic", () => {
   it("unanswered requests are retried, started streams end with an error, none hangs, usage once each", async () => {
     const retriesBefore = metricSum(await routerMetrics(), "loraplex_router_upstream_retries_total");
     const before = healthyShared(await routerMetrics());
-    const victim = readyPods(SYSTEM_NS, ENGINE_SELECTOR)[0]!.metadata.name;
+    beforeKill.push(...readyPods(SYSTEM_NS, ENGINE_SELECTOR).map((p) => p.metadata.name));
+    const victim = beforeKill[0]!;
+    killed.push(victim);
 
     const requests: Promise<Outcome>[] = [];
     for (let i = 0; i < TOTAL; i++) {
@@ -162,5 +178,36 @@ describe("an engine Pod killed mid-traffic", () => {
     } finally {
       await db.end();
     }
+  }, 180_000);
+
+  it("the replacement Pod loads an adapter on demand when asked for it", async () => {
+    const replacement = await until("the replacement Pod Ready beside the survivor", 120, () => {
+      const pods = readyPods(SYSTEM_NS, ENGINE_SELECTOR).map((p) => p.metadata.name);
+      const fresh = pods.filter((p) => !beforeKill.includes(p));
+      return pods.length === 2 && fresh.length === 1 ? fresh[0] : undefined;
+    });
+    const survivor = beforeKill.find((p) => !killed.includes(p))!;
+    expect(agentAdapters(SYSTEM_NS, replacement).filter((a) => a.tenant === "acme")).toEqual([]);
+    // Back to one replica, and the one removed is the survivor (lowest deletion cost), so the
+    // router has only the replacement to send the adapter request to.
+    kubectl(
+      ...["-n", SYSTEM_NS, "annotate", "pod", survivor, "--overwrite"],
+      "controller.kubernetes.io/pod-deletion-cost=-1000",
+    );
+    scaleSharedPool(1);
+    await until("the survivor gone and the router holding one healthy replica", 90, async () =>
+      readyPods(SYSTEM_NS, ENGINE_SELECTOR)
+        .map((p) => p.metadata.name)
+        .join() === replacement && healthyShared(await routerMetrics()).size === 1
+        ? true
+        : undefined,
+    );
+
+    const r = await until("acme's adapter answered", 60, () =>
+      client("acme").chat.completions.create({ model: ADAPTER, messages, max_tokens: 8 }),
+    );
+    expect(r.model).toBe(ADAPTER);
+    const held = agentAdapters(SYSTEM_NS, replacement).filter((a) => a.tenant === "acme");
+    expect(held.map((a) => [a.adapter, a.loaded])).toContainEqual([ADAPTER, true]);
   }, 180_000);
 });

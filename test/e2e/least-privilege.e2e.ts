@@ -61,13 +61,16 @@ describe("least privilege of the chart's ServiceAccounts", () => {
     expect(canI(sa, "tenant-globex")).toEqual(clusterWide.sort());
   });
 
-  it.each(["loraplex-controller", "loraplex-router"])("%s's logs hold no forbidden answer", (name) => {
-    const logs = kubectl(
-      ..."-n loraplex-system logs --all-containers --prefix --tail=-1".split(" "),
-      "-l",
-      `app.kubernetes.io/name=${name}`,
-    );
-    expect(logs).not.toBe("");
-    expect(logs.split("\n").filter((l) => /forbidden/i.test(l))).toEqual([]);
-  });
+  it.each(["loraplex-controller", "loraplex-router", "loraplex-trainer"])(
+    "%s's logs hold no forbidden answer",
+    (name) => {
+      const logs = kubectl(
+        ..."-n loraplex-system logs --all-containers --prefix --tail=-1".split(" "),
+        "-l",
+        `app.kubernetes.io/name=${name}`,
+      );
+      expect(logs).not.toBe("");
+      expect(logs.split("\n").filter((l) => /forbidden/i.test(l))).toEqual([]);
+    },
+  );
 });

@@ -115,7 +115,7 @@ async function startTrainer(): Promise<Proc> {
       ...["--db-schema", stack.schema, "--bull-prefix", bullPrefix, "--capacity", "4"],
       ...["--training-namespace", trainingNs, "--gpus", "1", "--node-selector", "loraplex.io/gpu=a10g"],
       ...["--active-deadline-seconds", "7200", "--poll-ms", "100", "--dispatch-interval-ms", "100"],
-      ...["--lock-duration-ms", "1500", "--port", String(port)],
+      ...["--lock-duration-ms", "1500", "--port", String(port), "--health-host", "127.0.0.1"],
     ],
     { readyUrl: `http://127.0.0.1:${port}/readyz`, name: "trainer" },
   );

@@ -48,7 +48,17 @@ async function startTrainer(python: string, extra: string[] = []): Promise<Proc>
       "trainer",
       ...["--executor", "local", "--python", python, "--tenants-dir", stack.tenantsDir],
       ...["--db-schema", stack.schema, "--bull-prefix", prefix, "--capacity", "1"],
-      ...["--poll-ms", "100", "--dispatch-interval-ms", "100", "--port", String(port), ...extra],
+      ...[
+        "--poll-ms",
+        "100",
+        "--dispatch-interval-ms",
+        "100",
+        "--port",
+        String(port),
+        "--health-host",
+        "127.0.0.1",
+        ...extra,
+      ],
     ],
     { readyUrl: `http://127.0.0.1:${port}/readyz`, name: "trainer-local" },
   );

@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Queue } from "bullmq";
 import type OpenAI from "openai";
-import { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadServiceConfig } from "../../core/config.ts";
 import { CONFIG_FILE, checkAdapterDir, WEIGHTS_FILE } from "../../core/peft.ts";
@@ -24,6 +23,7 @@ import { type KubeObject, R } from "../../kube/types.ts";
 import { parseProgressLine } from "../../trainer/progress.ts";
 import { bullConnection, QUEUE_NAME } from "../../trainer/queue.ts";
 import { MODEL, type Stack, startStack, until } from "../router/harness.ts";
+import { startFineTune } from "../support/openai-calls.ts";
 import { freePort, type Proc, runLoraplex, startLoraplex } from "../support/process.ts";
 import { uniqueName } from "../support/unique.ts";
 import { finishJobAs } from "./k8s-job.ts";
@@ -104,7 +104,7 @@ beforeAll(async () => {
       ...["--kubeconfig", inject("kubeconfigPath"), "--tenants-dir", stack.tenantsDir],
       ...["--db-schema", stack.schema, "--bull-prefix", bullPrefix, "--training-namespace", trainingNs],
       ...["--training-simulator", "--image", IMAGE, "--poll-ms", "100", "--dispatch-interval-ms", "100"],
-      ...["--port", String(port)],
+      ...["--port", String(port), "--health-host", "127.0.0.1"],
     ],
     { readyUrl: `http://127.0.0.1:${port}/readyz`, name: "trainer" },
   );
@@ -122,16 +122,7 @@ afterAll(async () => {
 
 describe("fine-tunes on the training simulator", () => {
   it("the Job runs train-sim; its progress lines and adapter take the fine-tune to a served model", async () => {
-    const file = await acme.files.create({
-      file: await toFile(Buffer.from(`${[1, 2, 3].map(example).join("\n")}\n`), "train.jsonl"),
-      purpose: "fine-tune",
-    });
-    const job = await acme.fineTuning.jobs.create({
-      model: MODEL,
-      training_file: file.id,
-      suffix: "sim",
-      hyperparameters: { n_epochs: 2, batch_size: 2 },
-    });
+    const job = await startFineTune(acme, MODEL, [1, 2, 3].map(example), "sim");
     const jobName = `ft-${job.id.replace(/^ftjob-/, "")}`;
     await until(async () => (await kube.get(R.jobs, jobName, trainingNs)) !== undefined, "the Job", WAIT_MS);
     const k = (await kube.get<KubeObject>(R.jobs, jobName, trainingNs))!;
