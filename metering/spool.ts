@@ -5,6 +5,7 @@
 // stream when Redis returns, or straight into Postgres through `fallback` meanwhile.
 import type { Redis } from "ioredis";
 import type { Logger } from "../core/log.ts";
+import { sleep } from "../core/sleep.ts";
 import { redisUsable } from "./admission.ts";
 import type { AuditContent } from "./audit-record.ts";
 import type { MeteringMetrics } from "./metrics.ts";
@@ -23,7 +24,10 @@ const toRow = (e: SpoolEntry): SpooledRow => ({ json: JSON.stringify(e), month: 
 
 export type Spool = {
   append(entry: SpoolEntry): void;
-  /** Resolves once every entry appended so far is in the stream or in Postgres (or given up). */
+  /**
+   * Resolves once every entry appended so far is in the stream or in Postgres, retrying while
+   * neither takes them for up to `flushTimeoutMs` (then they stay buffered for later retries).
+   */
   flush(): Promise<void>;
   buffered(): number;
   close(): Promise<void>;
@@ -38,6 +42,8 @@ export type SpoolDeps = {
   fallback?: (rows: SpooledRow[]) => Promise<void>;
   maxBuffered?: number;
   retryMs?: number;
+  /** How long flush() (and so a stopping router) keeps retrying buffered entries (default 5 s). */
+  flushTimeoutMs?: number;
 };
 
 /** A field of a stream entry ([name, value, name, value, ...]); names sit at even positions. */
@@ -60,6 +66,7 @@ export function createSpool(deps: SpoolDeps): Spool {
   const { redis, stream, log } = deps;
   const maxBuffered = deps.maxBuffered ?? 100_000;
   const retryMs = deps.retryMs ?? 1_000;
+  const flushTimeoutMs = deps.flushTimeoutMs ?? 5_000;
   let buffer: SpoolEntry[] = [];
   const pending = new Set<Promise<unknown>>();
   let timer: NodeJS.Timeout | undefined;
@@ -140,13 +147,27 @@ export function createSpool(deps: SpoolDeps): Spool {
     },
     async flush() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
-      if (buffer.length > 0) await drain();
+      // A drain that finds Redis reconnecting (or Postgres away) leaves the rest for its retry
+      // timer; a caller waiting for the entries (a stopping router) keeps trying instead, bounded.
+      const deadline = Date.now() + flushTimeoutMs;
+      while (buffer.length > 0) {
+        await drain();
+        if (buffer.length === 0 || Date.now() >= deadline) break;
+        await sleep(Math.min(retryMs, Math.max(0, deadline - Date.now())));
+      }
     },
     buffered: () => buffer.length,
     async close() {
       await this.flush();
       if (timer) clearTimeout(timer);
       timer = undefined;
+      if (buffer.length > 0) {
+        deps.metrics?.spoolDropped(buffer.length);
+        log.error(
+          { lost: buffer.length },
+          "stopping with usage events that neither Redis nor Postgres took; they are lost",
+        );
+      }
     },
   };
 }

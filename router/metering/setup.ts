@@ -109,6 +109,7 @@ export function startMetering(infra: MeteringInfra): Metering {
     async close() {
       retention.stop();
       await hooks.idle();
+      await spool.close(); // says how many events it could not hand over, if any
       await Promise.all(writers.map((w) => w.stop()));
     },
   };
