@@ -26,6 +26,8 @@ export type ControllerConfig = {
   /** Where dedicated engine pods may send S3 traffic (NetworkPolicy ipBlocks) and on which port. */
   s3EgressCidrs: string[];
   s3Port: number;
+  /** DNS servers outside Pods (NodeLocal DNSCache, a node's resolver) tenant pods may query. */
+  dnsEgressCidrs: string[];
   /** Labels of router pods: the only ones a dedicated engine accepts connections from. */
   routerPodLabels: Record<string, string>;
   /** Extended resource name of GPUs on the nodes. */

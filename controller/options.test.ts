@@ -23,11 +23,21 @@ describe("controller options", () => {
     if (named === "help") throw new Error("unexpected help");
     expect(named.config.s3EgressCidrs).toEqual(["0.0.0.0/0"]);
     expect(named.config.s3Port).toBe(443);
+    expect(named.config.dnsEgressCidrs).toEqual([]);
+    const dns = parseControllerOptions(["--dns-egress-cidrs", "169.254.20.10/32,fd00::a/128"], env);
+    if (dns === "help") throw new Error("unexpected help");
+    expect(dns.config.dnsEgressCidrs).toEqual(["169.254.20.10/32", "fd00::a/128"]);
   });
 
   it("rejects bad values with the flag's name", () => {
     expect(() => parseControllerOptions(["--pod-security", "loose"], env)).toThrow("--pod-security");
     expect(() => parseControllerOptions(["--workers", "0"], env)).toThrow("--workers");
+    expect(() => parseControllerOptions(["--dns-egress-cidrs", "10.0.0.10"], env)).toThrow(
+      "--dns-egress-cidrs",
+    );
+    expect(() => parseControllerOptions(["--dns-egress-cidrs", "10.0.0.10/33"], env)).toThrow(
+      "--dns-egress-cidrs",
+    );
     expect(() => parseControllerOptions(["--router-pod-labels", "oops"], env)).toThrow("--router-pod-labels");
     expect(parseControllerOptions(["--no-leader-elect"], env)).toMatchObject({ leaderElect: false });
   });

@@ -37,6 +37,8 @@ runs tenant erasure on deletion, and elects a leader through a Lease so replicas
   --owner-cluster-role NAME  ClusterRole bound to a dedicated tenant's owners (default loraplex-tenant-owner)
   --router-pod-labels L      labels of router pods, k=v[,k=v] (default app.kubernetes.io/name=loraplex-router)
   --s3-egress-cidrs C        CIDRs engine pods may reach S3 at (default: the S3_ENDPOINT address if it is an IP, else 0.0.0.0/0 on the S3 port only)
+  --dns-egress-cidrs C       CIDRs of DNS servers outside Pods that tenant pods may query on port 53, e.g. a
+                             NodeLocal DNSCache address (default none: only kube-dns Pods in kube-system)
 
 Environment: S3_ENDPOINT, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY,
 S3_FORCE_PATH_STYLE, DATABASE_URL, DATABASE_SCHEMA, LOG_LEVEL.`;
@@ -75,6 +77,18 @@ function parseLabels(flag: string, text: string): Record<string, string> {
   return out;
 }
 
+/** A comma-separated list of CIDRs (address/prefix), as NetworkPolicy ipBlocks take them. */
+function cidrList(flag: string, text: string | undefined): string[] {
+  const cidrs = (text ?? "").split(",").filter(Boolean);
+  for (const c of cidrs) {
+    const [addr, prefix, extra] = c.split("/");
+    const bits = isIP(addr ?? "") === 4 ? 32 : isIP(addr ?? "") === 6 ? 128 : 0;
+    if (!bits || extra !== undefined || !/^\d{1,3}$/.test(prefix ?? "") || Number(prefix) > bits)
+      throw new Error(`${flag}: '${c}' is not a CIDR such as 10.0.0.10/32`);
+  }
+  return cidrs;
+}
+
 function defaultEgress(endpoint: string): string[] {
   const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, "");
   const v = isIP(host);
@@ -109,6 +123,7 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
       "owner-cluster-role": { type: "string", default: "loraplex-tenant-owner" },
       "router-pod-labels": { type: "string", default: "app.kubernetes.io/name=loraplex-router" },
       "s3-egress-cidrs": { type: "string" },
+      "dns-egress-cidrs": { type: "string" },
     },
   });
   if (values.help) return "help";
@@ -144,6 +159,7 @@ export function parseControllerOptions(argv: string[], env: ServiceConfig): Cont
       s3Region: env.S3_REGION,
       s3ForcePathStyle: env.S3_FORCE_PATH_STYLE,
       s3EgressCidrs: values["s3-egress-cidrs"]?.split(",").filter(Boolean) ?? defaultEgress(env.S3_ENDPOINT),
+      dnsEgressCidrs: cidrList("--dns-egress-cidrs", values["dns-egress-cidrs"]),
       s3Port: Number(s3Url.port || (s3Url.protocol === "https:" ? 443 : 80)),
       routerPodLabels: parseLabels("--router-pod-labels", values["router-pod-labels"]),
       gpuResource: values["gpu-resource"],

@@ -1,5 +1,6 @@
 // A dedicated namespace denies all traffic by default; engine pods accept connections only from
-// the router (engine and agent ports), and pods may reach only cluster DNS and object storage.
+// the router (engine and agent ports), and pods may reach only cluster DNS (kube-dns Pods, and
+// DNS servers outside Pods when configured) and object storage.
 import { tenantNamespace } from "../../core/cluster-layout.ts";
 import { AGENT_PORT, ENGINE_PORT } from "../../core/model-pool.ts";
 import type { KubeObject } from "../../kube/types.ts";
@@ -30,6 +31,7 @@ export function renderNetworkPolicies(owner: TenantObject, config: ControllerCon
           namespaceSelector: { matchLabels: { [NS_NAME_LABEL]: "kube-system" } },
           podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
         },
+        ...config.dnsEgressCidrs.map((cidr) => ({ ipBlock: { cidr } })),
       ],
       ports: [
         { protocol: "UDP", port: 53 },

@@ -17,8 +17,10 @@ import {
 
 const PROBE_NS = "e2e-netprobe";
 const GLOBEX_NS = "tenant-globex";
-const GW = "10.244.0.1"; // the node's forwarders to PostgreSQL, Redis and the S3 server
-const PORTS = { engine: 8000, agent: 8001, postgres: 25432, redis: 26379, s3: 29000 };
+// The node's forwarders to PostgreSQL, Redis and the S3 server, and its DNS server (the e2e values
+// allow tenant pods DNS there through controller.dnsEgressCidrs).
+const GW = "10.244.0.1";
+const PORTS = { engine: 8000, agent: 8001, postgres: 25432, redis: 26379, s3: 29000, dns: 53 };
 
 type Source = { ns: string; pod: string; container?: string };
 type Probe = { name: string; from: Source; host: string; port: number; allowed: boolean };
@@ -30,6 +32,7 @@ function podOf(ns: string, selector: string): { name: string; ip: string } {
 }
 
 let probes: Probe[] = [];
+let globexSource: Source | undefined; // globex's engine container, for the name lookup
 let saved: unknown[] = [];
 
 function controllerReplicas(n: number): void {
@@ -91,6 +94,7 @@ beforeAll(async () => {
   const sharedEngine: Source = { ns: SYSTEM_NS, pod: shared.name, container: "engine-sim" };
   const routerPod: Source = { ns: SYSTEM_NS, pod: router.name };
   const globexPod: Source = { ns: GLOBEX_NS, pod: globex.name, container: "engine-sim" };
+  globexSource = globexPod;
   probes = [
     {
       name: "other namespace -> globex engine",
@@ -126,6 +130,7 @@ beforeAll(async () => {
     { name: "globex -> redis", from: globexPod, host: GW, port: PORTS.redis, allowed: false },
     { name: "globex -> shared engine", from: globexPod, host: shared.ip, port: PORTS.engine, allowed: false },
     { name: "globex -> s3", from: globexPod, host: GW, port: PORTS.s3, allowed: true },
+    { name: "globex -> dns (tcp)", from: globexPod, host: GW, port: PORTS.dns, allowed: true },
   ];
 }, 120_000);
 
@@ -182,6 +187,24 @@ describe("network isolation of the dedicated tier", () => {
   it("with the policies back, globex's ports answer the router only and its Pods reach only S3", async () => {
     restorePolicies();
     await expectOutcomes(45, (p) => p.allowed);
+    // And names resolve there (UDP, through the Pod's resolv.conf): DNS is allowed, not only the port.
+    const lookup =
+      'require("dns").promises.lookup("kubernetes.default.svc.cluster.local")' +
+      ".then((a) => console.log(a.address), (e) => console.log(e.code))";
+    const globex = globexSource!;
+    const resolved = kubectl(
+      "-n",
+      globex.ns,
+      "exec",
+      globex.pod,
+      "-c",
+      globex.container!,
+      "--",
+      "node",
+      "-e",
+      lookup,
+    );
+    expect(resolved.trim()).toMatch(/^10(\.\d+){3}$/);
     // And the controller, back, keeps globex's policies as they are.
     kubectl("-n", SYSTEM_NS, "rollout", "status", "deploy/loraplex-controller", "--timeout=90s");
     for (const name of ["default-deny", "allow-router-to-engine", "allow-dns-and-storage-egress"]) {
