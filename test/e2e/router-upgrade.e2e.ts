@@ -60,16 +60,12 @@ const routerPods = () =>
     .split("\n")
     .filter(Boolean);
 
+const observedGeneration = () =>
+  kubectl("-n", SYSTEM_NS, "get", "deploy/loraplex-router", "-o", "jsonpath={.status.observedGeneration}");
+
 describe("router rolling upgrade under load", () => {
   it("helm upgrade rolls the router while 50 req/s are served, and none fails", async () => {
-    const before = kubectl(
-      "-n",
-      SYSTEM_NS,
-      "get",
-      "deploy/loraplex-router",
-      "-o",
-      "jsonpath={.status.observedGeneration}",
-    );
+    const before = observedGeneration();
     const oldPods = routerPods();
     const requests: Promise<Outcome>[] = [];
     let i = 0;
@@ -92,14 +88,7 @@ describe("router rolling upgrade under load", () => {
       clearInterval(timer);
     }
     const outcomes = await Promise.all(requests);
-    const after = kubectl(
-      "-n",
-      SYSTEM_NS,
-      "get",
-      "deploy/loraplex-router",
-      "-o",
-      "jsonpath={.status.observedGeneration}",
-    );
+    const after = observedGeneration();
     const failed = outcomes.filter((o) => !o.ok);
     const seconds = (Date.now() - started) / 1000;
     console.log(

@@ -2,9 +2,11 @@
 // `loraplex router` process (Postgres, Redis, S3 real; one engine simulator so the router is
 // ready): upload and validation, job creation with its checks, listing, events, checkpoints,
 // cancel, and the tenant gate — another tenant's ids are 404s exactly like unknown ones.
-import OpenAI, { toFile } from "openai";
+import type OpenAI from "openai";
+import { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODEL, type Stack, startStack } from "../router/harness.ts";
+import { failure } from "../support/openai-calls.ts";
 
 let stack: Stack;
 let acme: OpenAI;
@@ -20,17 +22,6 @@ const example = (q: string) =>
 const goodJsonl = `${[1, 2, 3].map((i) => example(`question ${i}`)).join("\n")}\n`;
 const upload = async (client: OpenAI, text = goodJsonl, name = "train.jsonl") =>
   client.files.create({ file: await toFile(Buffer.from(text), name), purpose: "fine-tune" });
-
-async function status(p: Promise<unknown>): Promise<{ status: number; error: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OpenAI.APIError)
-      return { status: e.status as number, error: e.error as Record<string, unknown> };
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
 
 beforeAll(async () => {
   stack = await startStack({ sharedReplicas: 1, dedicatedReplicas: 0 });
@@ -64,19 +55,19 @@ describe("files API", () => {
 
   it("answers another tenant's file id exactly like an unknown one", async () => {
     const f = await upload(acme);
-    const other = await status(initech.files.retrieve(f.id));
-    const unknown = await status(initech.files.retrieve("file-doesnotexist000"));
+    const other = await failure(initech.files.retrieve(f.id));
+    const unknown = await failure(initech.files.retrieve("file-doesnotexist000"));
     expect(other.status).toBe(404);
     expect(unknown.status).toBe(404);
     expect(other.error.code).toBe(unknown.error.code);
-    expect((await status(initech.files.content(f.id))).status).toBe(404);
-    expect((await status(initech.files.delete(f.id))).status).toBe(404);
+    expect((await failure(initech.files.content(f.id))).status).toBe(404);
+    expect((await failure(initech.files.delete(f.id))).status).toBe(404);
     expect((await acme.files.retrieve(f.id)).id).toBe(f.id);
   });
 
   it("rejects malformed JSONL with the first errors and their line numbers", async () => {
     const text = `${example("ok")}\n{oops\n${JSON.stringify({ messages: [{ role: "user", content: "no answer" }] })}\n`;
-    const r = await status(upload(acme, text));
+    const r = await failure(upload(acme, text));
     expect(r.status).toBe(400);
     expect(r.error.type).toBe("invalid_request_error");
     expect(r.error.message).toMatch(
@@ -85,7 +76,7 @@ describe("files API", () => {
   });
 
   it("rejects a purpose other than fine-tune or assistants and a body that is not multipart", async () => {
-    const r = await status(
+    const r = await failure(
       acme.files.create({ file: await toFile(Buffer.from(goodJsonl), "x.jsonl"), purpose: "batch" }),
     );
     expect(r.status).toBe(400);
@@ -98,8 +89,8 @@ describe("files API", () => {
   it("deletes a file: gone from S3-backed content and metadata", async () => {
     const f = await upload(acme);
     expect(await acme.files.delete(f.id)).toEqual({ id: f.id, object: "file", deleted: true });
-    expect((await status(acme.files.retrieve(f.id))).status).toBe(404);
-    expect((await status(acme.files.content(f.id))).status).toBe(404);
+    expect((await failure(acme.files.retrieve(f.id))).status).toBe(404);
+    expect((await failure(acme.files.content(f.id))).status).toBe(404);
   });
 });
 
@@ -157,7 +148,7 @@ describe("fine-tuning API", () => {
     const cancelled = await acme.fineTuning.jobs.cancel(job.id);
     expect(cancelled.status).toBe("cancelled");
     expect(cancelled.finished_at).toBeGreaterThan(0);
-    const again = await status(acme.fineTuning.jobs.cancel(job.id));
+    const again = await failure(acme.fineTuning.jobs.cancel(job.id));
     expect(again.status).toBe(400);
     const events = await acme.fineTuning.jobs.listEvents(job.id, { limit: 1 });
     expect(events.data[0]?.message).toBe("Fine-tuning job cancelled");
@@ -174,7 +165,7 @@ describe("fine-tuning API", () => {
       () => initech.fineTuning.jobs.checkpoints.list(job.id),
       () => initech.fineTuning.jobs.retrieve("ftjob-unknown"),
     ]) {
-      const r = await status(call());
+      const r = await failure(call());
       expect(r.status).toBe(404);
       expect(r.error.code).toBe("fine_tuning_job_not_found");
     }
@@ -207,7 +198,7 @@ describe("fine-tuning API", () => {
       [{ model: MODEL, training_file: mine.id, seed: -1 }, "seed"],
     ];
     for (const [body, param] of cases) {
-      const r = await status(acme.fineTuning.jobs.create(body));
+      const r = await failure(acme.fineTuning.jobs.create(body));
       expect(r.status, param).toBe(400);
       expect(r.error.param, param).toBe(param);
       expect(r.error.type).toBe("invalid_request_error");
